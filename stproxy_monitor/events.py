@@ -1,0 +1,79 @@
+"""Events the pure log parser produces and the state applies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Fixed label values: never free log text in a label.
+REASONS = (
+    "connection_refused",
+    "timed_out",
+    "unknown_host",
+    "handshake_failed",
+    "certificate_rejected",
+    "other",
+)
+SEVERITIES = ("F", "E", "W", "A", "I", "C", "D", "O", "R", "Z")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApnsFailure:
+    """A CLFRX0079W record: the proxy could not reach APNS."""
+
+    reason: str
+    timestamp: float
+    timestamp_parsed: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerLifecycle:
+    """WSVR0001I (started), WSVR0023I (stopping) or WSVR0024I (stopped)."""
+
+    state: str  # "started" | "stopping" | "stopped"
+    server: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessHeader:
+    """The 'Start Display Current Environment' block: names cell, node and server."""
+
+    cell: str
+    node: str
+    server: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClfrxMessage:
+    """Any CLFRX message id (Sametime proxy), counted by its severity letter."""
+
+    message_id: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateStatus:
+    """A certificate-status block found in a log (IBM tool format or a configured pattern)."""
+
+    not_after: float
+    not_before: float | None = None
+    subject: str = ""
+    issuer: str = ""
+    md5: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HpelDetected:
+    """The server writes binary HPEL logs instead of SystemOut.log."""
+
+    path: str
+
+
+Event = (
+    ApnsFailure
+    | ServerLifecycle
+    | ProcessHeader
+    | ClfrxMessage
+    | CertificateStatus
+    | HpelDetected
+)

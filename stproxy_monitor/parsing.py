@@ -1,0 +1,398 @@
+"""Turn WebSphere SystemOut.log bytes into events (pure: no files, no clock, no logging)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from stproxy_monitor.events import (
+    ApnsFailure,
+    CertificateStatus,
+    ClfrxMessage,
+    Event,
+    ProcessHeader,
+    ServerLifecycle,
+)
+from stproxy_monitor.timestamps import parse_timestamp
+
+# A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
+RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
+_SEVERITY = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
+_HEADER = re.compile(
+    r"^\[(?P<ts>[^\]]+)\] [0-9a-fA-F]{8} .{13} (?P<sev>[A-Z])(?: (?P<rest>.*))?$", re.DOTALL
+)
+_MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
+_PROCESS = re.compile(r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
+                      r"[\\/](?P<server>\S+) and process id")
+_LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
+# Bytes worth a closer look: everything else is only counted by severity.
+_KEYWORDS = (b"CLFRX", b"WSVR00", b"running with process name", b"IssuerDN", b"SubjectDN",
+             b"From (yyyy", b"To (yyyy", b"MD5:")
+_IBM_BLOCK = re.compile(
+    r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)\s*:\s*(?P<value>.*?)\s*$"
+)
+
+# Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
+_REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("certificate_rejected", ("certificate_expired", "certificate_revoked", "certificate_unknown",
+                              "bad_certificate", "unsupported_certificate", "certificate expired",
+                              "certificate revoked", "certificate has expired")),
+    ("unknown_host", ("unknownhostexception", "unknown host", "name or service not known",
+                      "nodename nor servname", "no such host")),
+    ("connection_refused", ("connection refused", "connectexception: connection refused")),
+    ("timed_out", ("timed out", "timeout", "sockettimeoutexception")),
+    ("handshake_failed", ("handshake", "sslexception", "pkix", "certpath", "ssl peer",
+                          "no cipher suites", "protocol_version")),
+)
+
+
+def classify_reason(text: str) -> str:
+    """The contract's reason for a CLFRX0079W record, from its whole text."""
+    lowered = text.lower()
+    for reason, needles in _REASON_RULES:
+        if any(needle in lowered for needle in needles):
+            return reason
+    return "other"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificatePattern:
+    """A user-defined pattern for certificate-status lines (CurrentStatus.log)."""
+
+    regex: re.Pattern[str]
+    date_format: str = "%Y-%m-%d"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseOptions:
+    """How one log is read: encoding, time zone, date order, extra patterns, line cap."""
+
+    encoding: str = "utf-8"
+    timezone: tzinfo | None = None
+    date_order: str | None = None
+    certificate_patterns: tuple[CertificatePattern, ...] = ()
+    max_line_bytes: int = 64 * 1024
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one chunk of complete lines held: severity counts and events, in order."""
+
+    severities: Counter[str] = field(default_factory=Counter)
+    events: list[Event] = field(default_factory=list)
+    lines: int = 0
+    long_lines: int = 0
+    unparsed_timestamps: int = 0
+    records: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A CLFRX0079W record whose continuation lines may still come."""
+
+    lines: list[str]
+    timestamp: float | None
+    since: float
+
+
+class LogParser:
+    """Incremental parser of one log stream; the stream continues across rotations."""
+
+    def __init__(self, options: ParseOptions | None = None) -> None:
+        self.options = options or ParseOptions()
+        self._partial = bytearray()
+        self._skipping_long_line = False
+        self._pending: _Pending | None = None
+        self._learned_order: str | None = None
+        self._block: dict[str, str] = {}
+
+    # -- feeding -------------------------------------------------------------------------
+    def feed(self, data: bytes, now: float) -> Batch:
+        """Consume bytes; complete lines are parsed, a trailing partial line waits."""
+        batch = Batch()
+        chunk = self._take_complete_lines(data, batch)
+        if chunk:
+            self._parse_lines(chunk, now, batch)
+        return batch
+
+    def idle(self, now: float, *, settle_seconds: float = 1.0) -> Batch:
+        """At end of data: emit a pending failure record once it cannot grow any more."""
+        batch = Batch()
+        pending = self._pending
+        if pending is not None and (
+            classify_reason("\n".join(pending.lines)) != "other" or now - pending.since >= settle_seconds
+        ):
+            self._emit_pending(now, batch)
+        return batch
+
+    def finish(self, now: float) -> Batch:
+        """End of input (scan): the last line counts even without its newline."""
+        batch = Batch()
+        if self._partial:
+            self._partial.extend(b"\n")
+            self._parse_lines(bytes(self._partial), now, batch)
+            self._partial.clear()
+        self._emit_pending(now, batch)
+        return batch
+
+    @property
+    def partial_bytes(self) -> int:
+        """Bytes of an unfinished last line held back until its newline arrives."""
+        return len(self._partial)
+
+    def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
+        """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
+        cap = self.options.max_line_bytes
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._hold(data, cap, batch)
+            return b""
+        head, rest = data[: end + 1], data[end + 1 :]
+        if self._skipping_long_line:
+            first = head.find(b"\n")
+            head = head[first + 1 :]
+            self._skipping_long_line = False
+            chunk = head
+        elif self._partial:
+            first = head.find(b"\n")
+            self._partial.extend(head[: first + 1][: max(0, cap + 1 - len(self._partial))])
+            chunk = bytes(self._partial) + head[first + 1 :]
+            self._partial.clear()
+        else:
+            chunk = head
+        self._hold(rest, cap, batch)
+        return chunk
+
+    def _hold(self, data: bytes, cap: int, batch: Batch) -> None:
+        """Keep an unfinished line, at most cap bytes of it; count a line that overflows."""
+        if self._skipping_long_line or not data:
+            return
+        room = cap - len(self._partial)
+        if len(data) > room:
+            self._partial.extend(data[: max(room, 0)])
+            self._partial.extend(b"\n")
+            self._skipping_long_line = True
+            batch.long_lines += 1
+            return
+        self._partial.extend(data)
+
+    # -- parsing -------------------------------------------------------------------------
+    def _parse_lines(self, chunk: bytes, now: float, batch: Batch) -> None:
+        """Parse complete lines: count severities in C, look closely only at keyword lines."""
+        batch.lines += chunk.count(b"\n")
+        for sev in _SEVERITY.findall(b"\n" + chunk):
+            batch.severities[sev.decode("ascii")] += 1
+        batch.records += sum(batch.severities.values()) - batch.records
+        done = self._continue_pending(chunk, now, batch)
+        if self.options.certificate_patterns:
+            starts: list[int] = _all_line_starts(chunk, done)
+        else:
+            starts = _keyword_line_starts(chunk, done)
+        for start in starts:
+            end = chunk.find(b"\n", start)
+            line = self._decode(chunk[start:end])
+            self._line_events(line, now, batch)
+            if start >= done and RECORD_START.match(chunk, start):
+                done = self._record_events(chunk, start, end, line, now, batch)
+
+    def _continue_pending(self, chunk: bytes, now: float, batch: Batch) -> int:
+        """Add the chunk's leading continuation lines to a pending record; return where it ends."""
+        if self._pending is None:
+            return 0
+        end = _next_record(chunk, 0)
+        self._pending.lines.extend(self._decode_lines(chunk[:end]))
+        if end < len(chunk):
+            self._emit_pending(now, batch)
+        return end
+
+    def _record_events(
+        self, chunk: bytes, start: int, end: int, line: str, now: float, batch: Batch
+    ) -> int:
+        """Events of a record that starts at `start`; return the offset where it is done."""
+        m = _HEADER.match(line)
+        if m is None:
+            return end + 1
+        message_id = _message_id(m["rest"] or "")
+        if message_id is None:
+            return end + 1
+        if message_id.startswith("CLFRX"):
+            batch.events.append(ClfrxMessage(message_id=message_id, severity=message_id[-1]))
+        if message_id == "CLFRX0079W":
+            self._emit_pending(now, batch)
+            record_end = _next_record(chunk, end + 1)
+            lines = [line, *self._decode_lines(chunk[end + 1 : record_end])]
+            self._pending = _Pending(lines=lines, timestamp=self._time(m["ts"], batch), since=now)
+            if record_end < len(chunk):
+                self._emit_pending(now, batch)
+            return record_end
+        state = _LIFECYCLE.get(message_id)
+        if state is not None:
+            when = self._time(m["ts"], batch)
+            batch.events.append(ServerLifecycle(
+                state=state, server=_server_word(m["rest"] or ""),
+                timestamp=now if when is None else when))
+        return end + 1
+
+    def _emit_pending(self, now: float, batch: Batch) -> None:
+        """Emit the pending CLFRX0079W record as an APNS failure."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        reason = classify_reason("\n".join(pending.lines))
+        when = pending.timestamp
+        batch.events.append(ApnsFailure(
+            reason=reason, timestamp=now if when is None else when, timestamp_parsed=when is not None))
+
+    def _line_events(self, line: str, now: float, batch: Batch) -> None:
+        """Line-level facts: the process header and certificate-status lines."""
+        message = _message_of(line)
+        if "running with process name" in message:
+            m = _PROCESS.search(message)
+            if m:
+                batch.events.append(ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"]))
+            return
+        block = _IBM_BLOCK.match(message)
+        if block:
+            self._block_line(block["key"], block["value"], batch)
+        for pattern in self.options.certificate_patterns:
+            found = pattern.regex.search(message)
+            if found:
+                event = _pattern_status(found, pattern.date_format)
+                if event is not None:
+                    batch.events.append(event)
+
+    def _block_line(self, key: str, value: str, batch: Batch) -> None:
+        """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
+        name = key.split(" ")[0]
+        if name == "IssuerDN" and "To" in self._block:
+            self._block = {}
+        self._block[name] = value
+        if name in ("To", "MD5") and "To" in self._block:
+            event = _block_status(self._block)
+            if event is not None:
+                batch.events.append(event)
+            if name == "MD5":
+                self._block = {}
+
+    def _time(self, text: str, batch: Batch) -> float | None:
+        """Epoch seconds of a record's time, learning the file's date order; None if unreadable."""
+        opts = self.options
+        parsed = parse_timestamp(text, date_order=opts.date_order, tz=opts.timezone)
+        if parsed is not None and not parsed.certain and self._learned_order:
+            parsed = parse_timestamp(text, date_order=self._learned_order, tz=opts.timezone)
+        elif parsed is not None and parsed.certain and opts.date_order is None:
+            self._learned_order = parsed.date_order
+        if parsed is None:
+            batch.unparsed_timestamps += 1
+            return None
+        return parsed.epoch
+
+    def _decode(self, raw: bytes) -> str:
+        """Bytes of one line to text: the configured encoding, never an exception."""
+        return raw[: self.options.max_line_bytes].decode(self.options.encoding, "replace").rstrip(
+            "\r"
+        )
+
+    def _decode_lines(self, raw: bytes) -> list[str]:
+        """Continuation lines, decoded, at most 200 kept (a record's text is capped too)."""
+        return [self._decode(part) for part in raw.split(b"\n")[:-1][:200]]
+
+
+_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |\*{12} )")
+
+
+def _next_record(chunk: bytes, pos: int) -> int:
+    """Offset of the next line that starts a record (or a header block), else len(chunk)."""
+    if pos <= 0 and (RECORD_START.match(chunk) or chunk.startswith(b"************ ")):
+        return 0
+    m = _NEXT_RECORD.search(chunk, max(pos - 1, 0))
+    return len(chunk) if m is None else m.start() + 1
+
+
+def _keyword_line_starts(chunk: bytes, begin: int) -> list[int]:
+    """Start offsets of the lines holding a keyword, from `begin`, sorted, without duplicates."""
+    starts: set[int] = set()
+    for keyword in _KEYWORDS:
+        pos = chunk.find(keyword, begin)
+        while pos >= 0:
+            starts.add(chunk.rfind(b"\n", 0, pos) + 1)
+            pos = chunk.find(keyword, chunk.find(b"\n", pos) + 1)
+    return sorted(s for s in starts if s >= begin)
+
+
+def _all_line_starts(chunk: bytes, begin: int) -> list[int]:
+    """Every line start from `begin` (only logs with user patterns pay for this)."""
+    starts = [begin] if begin < len(chunk) else []
+    pos = chunk.find(b"\n", begin)
+    while 0 <= pos < len(chunk) - 1:
+        starts.append(pos + 1)
+        pos = chunk.find(b"\n", pos + 1)
+    return starts
+
+
+def _message_of(line: str) -> str:
+    """The message part of a record line (after the header and an optional class+method)."""
+    m = _HEADER.match(line)
+    if m is None:
+        return line
+    rest = m["rest"] or ""
+    return rest[2:] if rest.startswith("  ") else rest
+
+
+def _message_id(rest: str) -> str | None:
+    """The message id of a record: first token, or the third after class and method names."""
+    if rest.startswith("  "):
+        candidates = [rest.strip().split(" ", 1)[0]]
+    else:
+        candidates = rest.split(" ", 3)[:3]
+    for token in candidates:
+        m = _MESSAGE_ID.match(token)
+        if m:
+            return m["id"]
+    return None
+
+
+def _server_word(rest: str) -> str:
+    """The server name in 'WSVR0001I: Server X open for e-business' (informational only)."""
+    m = re.search(r"Server (\S+) ", rest)
+    return m[1] if m else ""
+
+
+def _parse_day(value: str, fmt: str) -> float | None:
+    """A certificate date as epoch seconds (UTC), or None when unreadable."""
+    try:
+        return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _block_status(block: dict[str, str]) -> CertificateStatus | None:
+    """A CertificateStatus from the IBM tool's fields, None when the To date is unreadable."""
+    not_after = _parse_day(block.get("To", ""), "%Y-%m-%d")
+    if not_after is None:
+        return None
+    return CertificateStatus(
+        not_after=not_after,
+        not_before=_parse_day(block.get("From", ""), "%Y-%m-%d"),
+        subject=block.get("SubjectDN", ""),
+        issuer=block.get("IssuerDN", ""),
+        md5=block.get("MD5", "").replace(":", "").lower(),
+    )
+
+
+def _pattern_status(found: re.Match[str], fmt: str) -> CertificateStatus | None:
+    """A CertificateStatus from a user pattern's named groups (not_after is required)."""
+    groups = found.groupdict()
+    not_after = _parse_day(groups.get("not_after") or "", fmt)
+    if not_after is None:
+        return None
+    before = groups.get("not_before")
+    return CertificateStatus(
+        not_after=not_after,
+        not_before=_parse_day(before, fmt) if before else None,
+        subject=groups.get("subject") or "",
+        issuer=groups.get("issuer") or "",
+        md5=(groups.get("md5") or "").replace(":", "").lower(),
+    )
