@@ -1,0 +1,202 @@
+"""Pure inspection of APNS certificates held as PKCS#12, PEM or DER bytes: no files, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from stproxy_monitor.errors import CertificateError
+
+SECONDS_PER_DAY = 86400.0
+
+# Fixed label values of stproxy_apns_certificate_read_errors_total{reason}.
+READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
+
+_PEM_MARKER = b"-----BEGIN"
+_OID_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
+_OID_PKCS7_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+
+
+class Status(IntEnum):
+    """Nagios/Icinga plugin states; the integer is the exit status."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+# Worst-of order: a certificate we cannot read is worse than one that merely expires soon
+# (we cannot vouch for it), but better than one known to be expired or not yet valid.
+_SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateInfo:
+    """What one certificate says about itself; never holds a key or a password.
+
+    ``position`` is the index in the list returned by :func:`inspect_certificates`: for PEM the
+    order in the file; for PKCS#12 0 is the private key's certificate, then the other certificates
+    in stored order. ``is_leaf`` marks the key's certificate (PKCS#12) or the first one (PEM, DER,
+    or a PKCS#12 that has no key). Fingerprints are lowercase hex without separators.
+    """
+
+    subject: str
+    issuer: str
+    serial: str
+    not_before: float
+    not_after: float
+    sha256: str
+    sha1: str
+    md5: str
+    is_leaf: bool
+    position: int
+
+
+def inspect_certificates(data: bytes, password: bytes | None) -> list[CertificateInfo]:
+    """Return every certificate in ``data`` (PKCS#12, PEM or DER), the leaf first for PKCS#12.
+
+    Raises CertificateError with reason ``bad_password`` when a well-formed PKCS#12 cannot be
+    opened with the password (a damaged PKCS#12 whose envelope is intact fails its integrity
+    check the same way and cannot be told apart), and ``corrupt`` for anything else unreadable.
+    """
+    if data.lstrip().startswith(_PEM_MARKER):
+        certs = _load_pem(data)
+    elif _looks_like_pkcs12(data):
+        certs = _load_pkcs12(data, password)
+    else:
+        certs = _load_der(data)
+    return [
+        _describe(cert, position=index, is_leaf=index == 0)
+        for index, cert in enumerate(_unique(certs))
+    ]
+
+
+def days_left(info: CertificateInfo, now: float) -> float:
+    """Days from ``now`` (epoch seconds) to the end of validity; negative once expired."""
+    return (info.not_after - now) / SECONDS_PER_DAY
+
+
+def status_for(days_left: float, warn_days: float, critical_days: float) -> int:
+    """OK, WARNING below ``warn_days``, CRITICAL below ``critical_days`` (so also once expired)."""
+    if days_left < critical_days:
+        return Status.CRITICAL
+    if days_left < warn_days:
+        return Status.WARNING
+    return Status.OK
+
+
+def certificate_status(
+    info: CertificateInfo, now: float, *, warn_days: float, critical_days: float
+) -> Status:
+    """Status of one certificate at ``now``: a certificate not yet valid is CRITICAL too.
+
+    A not-yet-valid certificate is rejected by APNS exactly like an expired one, so an operator
+    who installed it too early has the same outage.
+    """
+    if now < info.not_before:
+        return Status.CRITICAL
+    return Status(status_for(days_left(info, now), warn_days, critical_days))
+
+
+def worst_status(statuses: Iterable[int]) -> Status:
+    """The worst of ``statuses`` in the order OK < WARNING < UNKNOWN < CRITICAL; OK when empty."""
+    return max((Status(s) for s in statuses), key=_SEVERITY.__getitem__, default=Status.OK)
+
+
+def _load_pem(data: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise CertificateError("PEM data holds no readable certificate", reason="corrupt") from None
+
+
+def _load_der(data: bytes) -> list[x509.Certificate]:
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise CertificateError(
+            "not a readable PKCS#12, PEM or DER certificate: damaged or truncated",
+            reason="corrupt",
+        ) from None
+
+
+def _load_pkcs12(data: bytes, password: bytes | None) -> list[x509.Certificate]:
+    """Open the PKCS#12 with the password, then without one; the key is dropped at once."""
+    for candidate in _password_candidates(password):
+        try:
+            bundle = pkcs12.load_pkcs12(data, candidate)
+        except ValueError:
+            continue
+        certs = [] if bundle.cert is None else [bundle.cert.certificate]
+        certs.extend(extra.certificate for extra in bundle.additional_certs)
+        if not certs:
+            raise CertificateError("PKCS#12 holds no certificate", reason="corrupt")
+        return certs
+    wording = "no password was given" if password is None else "the password given is wrong"
+    raise CertificateError(f"PKCS#12 integrity check failed: {wording}", reason="bad_password")
+
+
+def _password_candidates(password: bytes | None) -> list[bytes | None]:
+    """The given password first, then none and empty (an unprotected file opens with those)."""
+    candidates: list[bytes | None] = [password, None, b""]
+    return list(dict.fromkeys(candidates))
+
+
+def _looks_like_pkcs12(data: bytes) -> bool:
+    """True when ``data`` is a DER PFX envelope: SEQUENCE { INTEGER 3, ContentInfo, ... }."""
+    outer = _der_header(data, 0)
+    if outer is None or outer[0] != 0x30 or outer[1] + outer[2] != len(data):
+        return False
+    body = outer[2]
+    if data[body : body + 3] != b"\x02\x01\x03":
+        return False
+    content_info = _der_header(data, body + 3)
+    if content_info is None or content_info[0] != 0x30:
+        return False
+    oid_start = content_info[2]
+    oid = data[oid_start : oid_start + len(_OID_PKCS7_DATA)]
+    return oid in (_OID_PKCS7_DATA, _OID_PKCS7_SIGNED_DATA)
+
+
+def _der_header(data: bytes, offset: int) -> tuple[int, int, int] | None:
+    """(tag, content length, content offset) of the DER element at ``offset``, or None."""
+    if offset + 2 > len(data):
+        return None
+    tag, first = data[offset], data[offset + 1]
+    if first < 0x80:
+        return tag, first, offset + 2
+    size = first & 0x7F
+    if size == 0 or size > 4 or offset + 2 + size > len(data):
+        return None
+    length = int.from_bytes(data[offset + 2 : offset + 2 + size], "big")
+    return tag, length, offset + 2 + size
+
+
+def _unique(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """Drop repeated certificates (a key certificate also stored as an extra one, say)."""
+    seen: dict[bytes, x509.Certificate] = {}
+    for cert in certs:
+        seen.setdefault(cert.fingerprint(hashes.SHA256()), cert)
+    return list(seen.values())
+
+
+def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> CertificateInfo:
+    return CertificateInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc.timestamp(),
+        not_after=cert.not_valid_after_utc.timestamp(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        # SHA-1 and MD5 only identify certificates, as the IBM tool and operators expect.
+        sha1=cert.fingerprint(hashes.SHA1()).hex(),  # noqa: S303
+        md5=cert.fingerprint(hashes.MD5()).hex(),  # noqa: S303
+        is_leaf=is_leaf,
+        position=position,
+    )
