@@ -1,0 +1,323 @@
+"""The I/O edge of certificate inspection: passwords, OS errors, a cache keyed on file identity."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple, Protocol
+
+from stproxy_monitor.certs import CertificateInfo, inspect_certificates
+from stproxy_monitor.errors import CertificateError
+
+CERTIFICATE_FILE_NAME = "apns-prod.pkcs12"
+_GLOB_MAGIC = re.compile(r"[*?[]")
+_PATH_SEPARATORS = re.compile(r"[\\/]")
+
+
+class FileStat(Protocol):
+    """The part of ``os.stat_result`` the cache uses; fakes in tests provide just this."""
+
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_mtime(self) -> float: ...
+
+
+ReadBytes = Callable[[Path], bytes]
+StatFile = Callable[[Path], FileStat]
+ExpandGlob = Callable[[str], list[str]]
+
+
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _stat_file(path: Path) -> FileStat:
+    return path.stat()
+
+
+def _expand_glob(pattern: str) -> list[str]:
+    # Path.glob takes no absolute patterns, and configured globs are absolute.
+    return sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasswordSource:
+    """Where a PKCS#12 password comes from: a file or an environment variable (or neither).
+
+    It names the place only; the secret is read when a certificate is read, so the repr shows
+    no secret and a rotated password file is picked up.
+    """
+
+    file: Path | None = None
+    env: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.file is not None and self.env is not None:
+            raise ValueError("PasswordSource: a password file or an environment variable, not both")
+
+    def resolve(
+        self, *, environ: Mapping[str, str], read_bytes: ReadBytes = _read_file
+    ) -> bytes | None:
+        """The password (a file's trailing newlines stripped), None when no source is set.
+
+        Raises CertificateError(reason="bad_password") when the source cannot give a password.
+        """
+        if self.file is not None:
+            try:
+                return read_bytes(self.file).rstrip(b"\r\n")
+            except OSError as exc:
+                detail = exc.strerror or type(exc).__name__
+                raise CertificateError(
+                    f"password file {self.file}: {detail}", reason="bad_password"
+                ) from None
+        if self.env is not None:
+            value = environ.get(self.env)
+            if value is None:
+                raise CertificateError(
+                    f"password environment variable {self.env} is not set", reason="bad_password"
+                )
+            return value.encode("utf-8")
+        return None
+
+
+def node_from_path(path: str) -> str:
+    """The node of a WebSphere path ``.../nodes/<node>/apns-prod.pkcs12`` (/ or \\), else ""."""
+    parts = _PATH_SEPARATORS.split(path)
+    if (
+        len(parts) >= 3
+        and parts[-1].casefold() == CERTIFICATE_FILE_NAME
+        and parts[-3].casefold() == "nodes"
+    ):
+        return parts[-2]
+    return ""
+
+
+def read_certificate_file(
+    path: str | Path,
+    password: PasswordSource | None = None,
+    *,
+    read_bytes: ReadBytes = _read_file,
+    environ: Mapping[str, str] = os.environ,
+) -> list[CertificateInfo]:
+    """Read and inspect one certificate file.
+
+    Raises CertificateError whose message reads ``<path>: cannot read: <reason> (<detail>)`` and
+    whose reason is missing (no such file, or a directory), permission (permission denied or any
+    other OS error), bad_password or corrupt. A password is only needed when the file asks for
+    one, so an unusable password source is reported only then.
+    """
+    data = _read_or_fail(Path(path), read_bytes)
+    secret, problem = _password_or_problem(password, environ, read_bytes)
+    try:
+        return inspect_certificates(data, secret)
+    except CertificateError as exc:
+        detail = problem if exc.reason == "bad_password" and problem else str(exc)
+        raise _failure(path, exc.reason, detail) from None
+
+
+def _failure(path: str | Path, reason: str, detail: str) -> CertificateError:
+    return CertificateError(f"{path}: cannot read: {reason} ({detail})", reason=reason)
+
+
+def _read_or_fail(path: Path, read_bytes: ReadBytes) -> bytes:
+    try:
+        return read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _failure(path, "missing", "no such file") from None
+    except IsADirectoryError:
+        raise _failure(path, "missing", "a directory, not a file") from None
+    except PermissionError:
+        raise _failure(path, "permission", "permission denied") from None
+    except OSError as exc:
+        raise _failure(path, "permission", exc.strerror or type(exc).__name__) from None
+
+
+def _password_or_problem(
+    source: PasswordSource | None, environ: Mapping[str, str], read_bytes: ReadBytes
+) -> tuple[bytes | None, str]:
+    """The password, or None and why the source could not give one."""
+    if source is None:
+        return None, ""
+    try:
+        return source.resolve(environ=environ, read_bytes=read_bytes), ""
+    except CertificateError as exc:
+        return None, str(exc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateSource:
+    """One configured certificate path (a file or a glob) and its password source."""
+
+    path: str
+    password: PasswordSource | None = None
+
+
+class CertificateEntry(NamedTuple):
+    """One certificate of one file, with the node its WebSphere path names."""
+
+    path: str
+    node: str
+    info: CertificateInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileStatus:
+    """The last read of one file: reason is "" when read_ok; mtime is None when missing."""
+
+    read_ok: bool
+    reason: str = ""
+    message: str = ""
+    mtime: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateSnapshot:
+    """An immutable view of every configured certificate file at one refresh."""
+
+    certificates: tuple[CertificateEntry, ...] = ()
+    files: Mapping[str, FileStatus] = field(default_factory=lambda: MappingProxyType({}))
+    read_errors_total: Mapping[tuple[str, str], int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+
+_FileIdentity = tuple[object, ...]
+
+
+class _Identity(NamedTuple):
+    file: _FileIdentity
+    password: object
+
+    @property
+    def missing(self) -> bool:
+        return self.file[0] == "missing"
+
+    @property
+    def mtime(self) -> float | None:
+        return self.file[-1] if self.file[0] == "file" else None  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedRead:
+    identity: _Identity
+    entries: tuple[CertificateEntry, ...]
+    status: FileStatus
+
+
+class CertificateCache:
+    """Re-reads a certificate file only when it (or its password file) changes identity.
+
+    Identity is (st_dev, st_ino, st_size, st_mtime_ns) of the file plus that of the password
+    file (or a per-process hash of the environment value). A failed read is counted once per
+    identity, not once per scrape. ``refresh()`` is safe to call from concurrent scrapes.
+    """
+
+    def __init__(
+        self,
+        sources: list[CertificateSource],
+        *,
+        stat: StatFile = _stat_file,
+        read_bytes: ReadBytes = _read_file,
+        expand_glob: ExpandGlob = _expand_glob,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self._sources = list(sources)
+        self._stat = stat
+        self._read_bytes = read_bytes
+        self._expand_glob = expand_glob
+        self._environ = environ
+        self._lock = threading.Lock()
+        self._cache: dict[str, _CachedRead] = {}
+        self._errors: Counter[tuple[str, str]] = Counter()
+        self._snapshot = CertificateSnapshot()
+
+    @property
+    def snapshot(self) -> CertificateSnapshot:
+        """The result of the last refresh (empty before the first)."""
+        return self._snapshot
+
+    def refresh(self) -> CertificateSnapshot:
+        """Stat every configured path, re-read the changed ones, return a fresh snapshot."""
+        with self._lock:
+            current: dict[str, _CachedRead] = {}
+            for path, source, globbed in self._paths():
+                identity = self._identity(path, source)
+                if globbed and identity.missing:
+                    continue  # removed between the glob and the stat
+                current[path] = self._cached_or_read(path, source, identity)
+            self._cache = current
+            self._snapshot = self._build_snapshot(current)
+            return self._snapshot
+
+    def _paths(self) -> list[tuple[str, CertificateSource, bool]]:
+        """(path, source, came from a glob) for every configured path, first source wins."""
+        found: dict[str, tuple[str, CertificateSource, bool]] = {}
+        for source in self._sources:
+            if _GLOB_MAGIC.search(source.path):
+                for match in self._expand_glob(source.path):
+                    found.setdefault(match, (match, source, True))
+            else:
+                found.setdefault(source.path, (source.path, source, False))
+        return list(found.values())
+
+    def _identity(self, path: str, source: CertificateSource) -> _Identity:
+        return _Identity(self._file_identity(Path(path)), self._password_identity(source.password))
+
+    def _file_identity(self, path: Path) -> _FileIdentity:
+        try:
+            st = self._stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return ("missing",)
+        except OSError as exc:
+            return ("error", exc.errno)
+        return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mtime)
+
+    def _password_identity(self, password: PasswordSource | None) -> object:
+        if password is None:
+            return None
+        if password.file is not None:
+            return self._file_identity(password.file)
+        if password.env is not None:
+            # hash() of a str is salted per process: a change detector that stores no secret.
+            return hash(self._environ.get(password.env))
+        return None
+
+    def _cached_or_read(
+        self, path: str, source: CertificateSource, identity: _Identity
+    ) -> _CachedRead:
+        cached = self._cache.get(path)
+        if cached is not None and cached.identity == identity:
+            return cached
+        mtime = identity.mtime
+        try:
+            infos = read_certificate_file(
+                path, source.password, read_bytes=self._read_bytes, environ=self._environ
+            )
+        except CertificateError as exc:
+            self._errors[(path, exc.reason)] += 1
+            status = FileStatus(read_ok=False, reason=exc.reason, message=str(exc), mtime=mtime)
+            return _CachedRead(identity, (), status)
+        node = node_from_path(path)
+        entries = tuple(CertificateEntry(path, node, info) for info in infos)
+        return _CachedRead(identity, entries, FileStatus(read_ok=True, mtime=mtime))
+
+    def _build_snapshot(self, current: dict[str, _CachedRead]) -> CertificateSnapshot:
+        return CertificateSnapshot(
+            certificates=tuple(entry for read in current.values() for entry in read.entries),
+            files=MappingProxyType({path: read.status for path, read in current.items()}),
+            read_errors_total=MappingProxyType(dict(self._errors)),
+        )
