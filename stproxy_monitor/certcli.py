@@ -1,0 +1,164 @@
+"""The ``cert`` command: one report per certificate, with a Nagios-style exit status.
+
+Exit status is the worst over every certificate and file, in the order
+OK (0) < WARNING (1) < UNKNOWN (3) < CRITICAL (2): a file that cannot be read (missing,
+permission, bad_password, corrupt) is UNKNOWN and outranks a WARNING, since nothing can be said
+about the certificate in it, but a certificate known to be expired, not yet valid or within the
+critical window outranks it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from stproxy_monitor.certfiles import (
+    PasswordSource,
+    ReadBytes,
+    node_from_path,
+    read_certificate_file,
+)
+from stproxy_monitor.certs import (
+    CertificateInfo,
+    Status,
+    certificate_status,
+    days_left,
+    worst_status,
+)
+from stproxy_monitor.errors import CertificateError
+
+
+def _read_file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Thresholds:
+    now: float
+    warn_days: float
+    critical_days: float
+
+
+def cert_command(
+    paths: Sequence[str],
+    *,
+    password_file: str | None,
+    password_env: str | None,
+    as_json: bool,
+    warn_days: float,
+    critical_days: float,
+    now: float,
+    environ: Mapping[str, str],
+    out: TextIO,
+    read_bytes: ReadBytes = _read_file,
+) -> int:
+    """Report every certificate in ``paths`` on ``out``; return the worst status (module doc)."""
+    if password_file is not None and password_env is not None:
+        out.write("cert: --password-file and --password-env exclude each other\n")
+        return Status.UNKNOWN
+    source = None
+    if password_file is not None or password_env is not None:
+        file = None if password_file is None else Path(password_file)
+        source = PasswordSource(file=file, env=password_env)
+    limits = _Thresholds(now=now, warn_days=warn_days, critical_days=critical_days)
+    reports: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            infos = read_certificate_file(path, source, read_bytes=read_bytes, environ=environ)
+        except CertificateError as exc:
+            reports.append(_error_report(path, exc))
+        else:
+            reports.extend(_certificate_report(path, info, limits) for info in infos)
+    if as_json:
+        _write_json(reports, out)
+    else:
+        _write_text(reports, out)
+    return worst_status(report["status_code"] for report in reports)
+
+
+def _certificate_report(path: str, info: CertificateInfo, limits: _Thresholds) -> dict[str, Any]:
+    status = certificate_status(
+        info, limits.now, warn_days=limits.warn_days, critical_days=limits.critical_days
+    )
+    return {
+        "path": path,
+        "node": node_from_path(path),
+        "position": info.position,
+        "is_leaf": info.is_leaf,
+        "subject": info.subject,
+        "issuer": info.issuer,
+        "serial": info.serial,
+        "not_before": _iso(info.not_before),
+        "not_after": _iso(info.not_after),
+        "not_before_timestamp": info.not_before,
+        "not_after_timestamp": info.not_after,
+        "days_left": days_left(info, limits.now),
+        "validity": _validity(info, limits.now),
+        "status": status.name.lower(),
+        "status_code": int(status),
+        "sha256": info.sha256,
+        "sha1": info.sha1,
+        "md5": info.md5,
+    }
+
+
+def _error_report(path: str, exc: CertificateError) -> dict[str, Any]:
+    return {
+        "path": path,
+        "node": node_from_path(path),
+        "error": exc.reason,
+        "message": str(exc),
+        "status": Status.UNKNOWN.name.lower(),
+        "status_code": int(Status.UNKNOWN),
+    }
+
+
+def _validity(info: CertificateInfo, now: float) -> str:
+    if now < info.not_before:
+        return "not_yet_valid"
+    return "expired" if now >= info.not_after else "valid"
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _colons(hex_digest: str) -> str:
+    """Uppercase, colon-separated octets, as the IBM verification tool printed fingerprints."""
+    return ":".join(hex_digest[i : i + 2] for i in range(0, len(hex_digest), 2)).upper()
+
+
+def _write_json(reports: list[dict[str, Any]], out: TextIO) -> None:
+    json.dump(reports, out, indent=2)
+    out.write("\n")
+
+
+def _write_text(reports: list[dict[str, Any]], out: TextIO) -> None:
+    blocks = [_text_block(report) for report in reports]
+    out.write("\n\n".join(blocks) + ("\n" if blocks else ""))
+
+
+def _text_block(report: dict[str, Any]) -> str:
+    if "error" in report:
+        return f"{report['message']}\nStatus: UNKNOWN"
+    notes = {"expired": " (expired)", "not_yet_valid": " (not yet valid)", "valid": ""}
+    role = "leaf" if report["is_leaf"] else "chain"
+    return "\n".join(
+        [
+            f"File: {report['path']} (certificate {report['position'] + 1}, {role})",
+            f"IssuerDN: {report['issuer']}",
+            f"SubjectDN: {report['subject']}",
+            f"From (yyyy-mm-dd): {report['not_before'][:10]}",
+            f"To (yyyy-mm-dd): {report['not_after'][:10]}",
+            f"Days left: {report['days_left']:.1f}{notes[report['validity']]}",
+            f"Status: {report['status'].upper()}",
+            f"Serial: {report['serial']}",
+            f"SHA-256: {_colons(report['sha256'])}",
+            f"SHA-1: {_colons(report['sha1'])}",
+            f"MD5: {_colons(report['md5'])}",
+        ]
+    )
