@@ -70,10 +70,5 @@ class HpelDetected:
 
 
 Event = (
-    ApnsFailure
-    | ServerLifecycle
-    | ProcessHeader
-    | ClfrxMessage
-    | CertificateStatus
-    | HpelDetected
+    ApnsFailure | ServerLifecycle | ProcessHeader | ClfrxMessage | CertificateStatus | HpelDetected
 )

@@ -24,27 +24,66 @@ _HEADER = re.compile(
     r"^\[(?P<ts>[^\]]+)\] [0-9a-fA-F]{8} .{13} (?P<sev>[A-Z])(?: (?P<rest>.*))?$", re.DOTALL
 )
 _MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
-_PROCESS = re.compile(r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
-                      r"[\\/](?P<server>\S+) and process id")
+_PROCESS = re.compile(
+    r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
+    r"[\\/](?P<server>\S+) and process id"
+)
 _LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
 # Bytes worth a closer look: everything else is only counted by severity.
-_KEYWORDS = (b"CLFRX", b"WSVR00", b"running with process name", b"IssuerDN", b"SubjectDN",
-             b"From (yyyy", b"To (yyyy", b"MD5:")
+_KEYWORDS = (
+    b"CLFRX",
+    b"WSVR00",
+    b"running with process name",
+    b"IssuerDN",
+    b"SubjectDN",
+    b"From (yyyy",
+    b"To (yyyy",
+    b"MD5:",
+)
 _IBM_BLOCK = re.compile(
-    r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)\s*:\s*(?P<value>.*?)\s*$"
+    r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)"
+    r"\s*:\s*(?P<value>.*?)\s*$"
 )
 
 # Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
 _REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("certificate_rejected", ("certificate_expired", "certificate_revoked", "certificate_unknown",
-                              "bad_certificate", "unsupported_certificate", "certificate expired",
-                              "certificate revoked", "certificate has expired")),
-    ("unknown_host", ("unknownhostexception", "unknown host", "name or service not known",
-                      "nodename nor servname", "no such host")),
+    (
+        "certificate_rejected",
+        (
+            "certificate_expired",
+            "certificate_revoked",
+            "certificate_unknown",
+            "bad_certificate",
+            "unsupported_certificate",
+            "certificate expired",
+            "certificate revoked",
+            "certificate has expired",
+        ),
+    ),
+    (
+        "unknown_host",
+        (
+            "unknownhostexception",
+            "unknown host",
+            "name or service not known",
+            "nodename nor servname",
+            "no such host",
+        ),
+    ),
     ("connection_refused", ("connection refused", "connectexception: connection refused")),
     ("timed_out", ("timed out", "timeout", "sockettimeoutexception")),
-    ("handshake_failed", ("handshake", "sslexception", "pkix", "certpath", "ssl peer",
-                          "no cipher suites", "protocol_version")),
+    (
+        "handshake_failed",
+        (
+            "handshake",
+            "sslexception",
+            "pkix",
+            "certpath",
+            "ssl peer",
+            "no cipher suites",
+            "protocol_version",
+        ),
+    ),
 )
 
 
@@ -122,7 +161,8 @@ class LogParser:
         batch = Batch()
         pending = self._pending
         if pending is not None and (
-            classify_reason("\n".join(pending.lines)) != "other" or now - pending.since >= settle_seconds
+            classify_reason("\n".join(pending.lines)) != "other"
+            or now - pending.since >= settle_seconds
         ):
             self._emit_pending(now, batch)
         return batch
@@ -136,6 +176,11 @@ class LogParser:
             self._partial.clear()
         self._emit_pending(now, batch)
         return batch
+
+    @property
+    def has_pending(self) -> bool:
+        """True while a CLFRX0079W record may still get continuation lines."""
+        return self._pending is not None
 
     @property
     def partial_bytes(self) -> int:
@@ -207,7 +252,7 @@ class LogParser:
             self._emit_pending(now, batch)
         return end
 
-    def _record_events(
+    def _record_events(  # noqa: PLR0917 - private hot-path helper
         self, chunk: bytes, start: int, end: int, line: str, now: float, batch: Batch
     ) -> int:
         """Events of a record that starts at `start`; return the offset where it is done."""
@@ -230,9 +275,13 @@ class LogParser:
         state = _LIFECYCLE.get(message_id)
         if state is not None:
             when = self._time(m["ts"], batch)
-            batch.events.append(ServerLifecycle(
-                state=state, server=_server_word(m["rest"] or ""),
-                timestamp=now if when is None else when))
+            batch.events.append(
+                ServerLifecycle(
+                    state=state,
+                    server=_server_word(m["rest"] or ""),
+                    timestamp=now if when is None else when,
+                )
+            )
         return end + 1
 
     def _emit_pending(self, now: float, batch: Batch) -> None:
@@ -242,8 +291,13 @@ class LogParser:
             return
         reason = classify_reason("\n".join(pending.lines))
         when = pending.timestamp
-        batch.events.append(ApnsFailure(
-            reason=reason, timestamp=now if when is None else when, timestamp_parsed=when is not None))
+        batch.events.append(
+            ApnsFailure(
+                reason=reason,
+                timestamp=now if when is None else when,
+                timestamp_parsed=when is not None,
+            )
+        )
 
     def _line_events(self, line: str, now: float, batch: Batch) -> None:
         """Line-level facts: the process header and certificate-status lines."""
@@ -251,7 +305,9 @@ class LogParser:
         if "running with process name" in message:
             m = _PROCESS.search(message)
             if m:
-                batch.events.append(ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"]))
+                batch.events.append(
+                    ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
+                )
             return
         block = _IBM_BLOCK.match(message)
         if block:
@@ -265,7 +321,7 @@ class LogParser:
 
     def _block_line(self, key: str, value: str, batch: Batch) -> None:
         """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
-        name = key.split(" ")[0]
+        name = key.split(" ", maxsplit=1)[0]
         if name == "IssuerDN" and "To" in self._block:
             self._block = {}
         self._block[name] = value
@@ -291,8 +347,8 @@ class LogParser:
 
     def _decode(self, raw: bytes) -> str:
         """Bytes of one line to text: the configured encoding, never an exception."""
-        return raw[: self.options.max_line_bytes].decode(self.options.encoding, "replace").rstrip(
-            "\r"
+        return (
+            raw[: self.options.max_line_bytes].decode(self.options.encoding, "replace").rstrip("\r")
         )
 
     def _decode_lines(self, raw: bytes) -> list[str]:

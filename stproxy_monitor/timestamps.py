@@ -18,13 +18,44 @@ _OFFSET_ZONE = re.compile(r"^(?:GMT|UTC)(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>\
 # Hours east of UTC for the abbreviations a JVM prints. Ambiguous ones take Java's meaning
 # (CST = US Central, IST = India); the operator overrides them with a log's `timezone`.
 ZONE_OFFSETS: dict[str, float] = {
-    "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "BST": 1,
-    "CET": 1, "CEST": 2, "MEZ": 1, "MESZ": 2, "EET": 2, "EEST": 3, "MSK": 3,
-    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
-    "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
-    "IST": 5.5, "JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AWST": 8,
-    "ACST": 9.5, "ACDT": 10.5, "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13,
-    "BRT": -3, "ART": -3,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
+    "WET": 0,
+    "WEST": 1,
+    "BST": 1,
+    "CET": 1,
+    "CEST": 2,
+    "MEZ": 1,
+    "MESZ": 2,
+    "EET": 2,
+    "EEST": 3,
+    "MSK": 3,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "IST": 5.5,
+    "JST": 9,
+    "KST": 9,
+    "HKT": 8,
+    "SGT": 8,
+    "AWST": 8,
+    "ACST": 9.5,
+    "ACDT": 10.5,
+    "AEST": 10,
+    "AEDT": 11,
+    "NZST": 12,
+    "NZDT": 13,
+    "BRT": -3,
+    "ART": -3,
 }
 # zh_CN writes dates as yy-M-d: there CST is China Standard Time.
 _DASH_ZONE_OFFSETS: dict[str, float] = {"CST": 8}
@@ -56,8 +87,13 @@ def parse_timestamp(
         year += 2000
     try:
         local = datetime(
-            year, int(fields["M"]), int(fields["D"]),
-            int(m["H"]), int(m["M"]), int(m["S"]), int((m["ms"] or "0").ljust(3, "0")) * 1000,
+            year,
+            int(fields["M"]),
+            int(fields["D"]),
+            int(m["H"]),
+            int(m["M"]),
+            int(m["S"]),
+            int((m["ms"] or "0").ljust(3, "0")) * 1000,
         )
     except ValueError:
         return None
@@ -67,7 +103,9 @@ def parse_timestamp(
     return ParsedTime(local.replace(tzinfo=offset).timestamp(), order, certain)
 
 
-def _date_order(m: re.Match[str], zone: str, configured: str | None) -> tuple[str, bool]:
+def _date_order(  # noqa: PLR0911 - one return per rule reads best
+    m: re.Match[str], zone: str, configured: str | None
+) -> tuple[str, bool]:
     """Decide the field order of the date: configured, else from the separator and values."""
     if configured:
         return configured, True

@@ -1,0 +1,283 @@
+"""Command line: the only place that reads the environment, configures logging and wires pieces."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TextIO
+
+import structlog
+
+from stproxy_monitor import __version__
+from stproxy_monitor.config import (
+    CertificateConfig,
+    Config,
+    LogConfig,
+    load_config,
+    parse_config,
+    split_listen,
+)
+from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.logsetup import configure_logging
+from stproxy_monitor.parsing import ParseOptions
+from stproxy_monitor.timestamps import DATE_ORDERS
+
+log = structlog.get_logger("stproxy_monitor")
+
+
+class _ArgumentError(Exception):
+    """A bad flag: argparse's message, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so that main() returns the status."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Raise with argparse's message."""
+        raise _ArgumentError(f"{self.prog}: error: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line grammar of the contract."""
+    parser = _Parser(
+        prog="stproxy-monitor",
+        description=(
+            "Monitor IBM Sametime Proxy APNS certificates and connection failures for Prometheus."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"stproxy-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="the daemon: follow logs, inspect certificates, serve HTTP")
+    run.add_argument("-c", "--config", help="YAML configuration file")
+    run.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a SystemOut.log / CurrentStatus.log (file or glob); repeatable",
+    )
+    run.add_argument(
+        "--cert",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an apns-prod.pkcs12 (or PEM/DER) file or glob; repeatable",
+    )
+    run.add_argument("--listen", help="HOST:PORT to serve on (default :10116)")
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        help="exporter-toolkit web-config.yml (TLS, basic auth)",
+    )
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    scan = sub.add_parser("scan", help="read log files once from their start, print the metrics")
+    scan.add_argument("-c", "--config", help="YAML configuration (log options by path)")
+    scan.add_argument("--format", choices=["prometheus", "json"], default="prometheus")
+    scan.add_argument("--encoding", help="encoding of the logs (default utf-8)")
+    scan.add_argument("--timezone", help="IANA zone for zone abbreviations, e.g. Asia/Shanghai")
+    scan.add_argument("--date-order", choices=DATE_ORDERS, help="date field order (default auto)")
+    scan.add_argument("--server", help="server label (default: log header, else directory name)")
+    scan.add_argument("logfiles", nargs="+", metavar="LOGFILE")
+    cert = sub.add_parser("cert", help="report the certificates in PKCS#12/PEM/DER files")
+    group = cert.add_mutually_exclusive_group()
+    group.add_argument("--password-file", help="file holding the PKCS#12 password")
+    group.add_argument("--password-env", help="environment variable holding the password")
+    cert.add_argument("--json", action="store_true", help="JSON output for scripts")
+    cert.add_argument("--warn-days", type=float, default=30.0)
+    cert.add_argument("--critical-days", type=float, default=7.0)
+    cert.add_argument("files", nargs="+", metavar="P12FILE")
+    check = sub.add_parser("check", help="Nagios/Icinga check of everything the config names")
+    check.add_argument("-c", "--config", required=True, help="YAML configuration file")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    environ: dict[str, str] | None = None,
+) -> int:
+    """Run a command; return its exit status."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    env = dict(os.environ if environ is None else environ)
+    try:
+        args = build_parser().parse_args(argv)
+    except _ArgumentError as exc:
+        print(exc, file=err)
+        return 2
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+    if args.command == "run":
+        return _run(args, err)
+    if args.command == "scan":
+        return _scan(args, out, err)
+    if args.command == "cert":
+        return _cert(args, out, err, env)
+    return _check(args, out, err, env)
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def _problems(err: TextIO, problems: list[str]) -> int:
+    """Print one line per problem; exit status 2."""
+    for problem in problems:
+        print(f"stproxy-monitor: {problem}", file=err)
+    return 2
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config file (if any) with the flags added on top."""
+    config = load_config(args.config) if args.config else parse_config({})
+    problems: list[str] = []
+    changes: dict[str, object] = {}
+    if args.listen is not None:
+        try:
+            split_listen(args.listen)
+            changes["listen"] = args.listen
+        except ValueError as exc:
+            problems.append(f"--listen: {exc} (got {args.listen!r})")
+    if args.web_config_file:
+        changes["web_config_file"] = args.web_config_file
+    logs = config.logs + tuple(LogConfig(path=p) for p in args.log)
+    certs = config.certificates + tuple(CertificateConfig(path=p) for p in args.cert)
+    if not logs and not certs and not config.profiles:
+        problems.append(
+            "nothing to monitor: give --log, --cert or a config file with logs, "
+            "certificates or profiles"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return replace(config, logs=logs, certificates=certs, **changes)  # type: ignore[arg-type]
+
+
+def _run(args: argparse.Namespace, err: TextIO) -> int:
+    """The daemon."""
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        return _problems(err, exc.problems)
+    configure_logging(level=args.log_level, stream=err)
+    from stproxy_monitor.service import Service  # noqa: PLC0415 - keeps `scan` light
+
+    def reload_config() -> Config:
+        return config_from_args(args)
+
+    try:
+        service = Service(config, reload_config=reload_config)
+    except ConfigError as exc:
+        return _problems(err, exc.problems)
+    except OSError as exc:
+        return _problems(err, [f"--listen {config.listen}: cannot listen: {exc.strerror or exc}"])
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
+    service.start()
+    log.info(
+        "started",
+        listen=config.listen,
+        version=__version__,
+        logs=len(config.logs),
+        certificates=len(config.certificates),
+        profiles=len(config.profiles),
+    )
+    while not stop.wait(0.5):
+        service.tick()
+    service.shutdown()
+    log.info("stopped")
+    return 0
+
+
+def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """One pass over the given logs."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    from stproxy_monitor.scan import render, scan_files  # noqa: PLC0415
+
+    problems = [f"{p}: no such file" for p in args.logfiles if not os.path.isfile(p)]
+    tz = None
+    if args.timezone:
+        try:
+            tz = ZoneInfo(args.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"--timezone: not an IANA zone (got {args.timezone!r})")
+    if args.encoding:
+        try:
+            "".encode(args.encoding)
+        except LookupError:
+            problems.append(f"--encoding: unknown encoding (got {args.encoding!r})")
+    config = None
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        return _problems(err, problems)
+    base = ParseOptions(encoding=args.encoding or "utf-8", timezone=tz, date_order=args.date_order)
+
+    def options_for(path: str) -> tuple[ParseOptions, str | None]:
+        return _options_for(path, config, base, args.server)
+
+    state = scan_files(args.logfiles, options_for=options_for, clock=time.time)
+    out.write(render(state, fmt=args.format, clock=time.time))
+    return 0
+
+
+def _options_for(
+    path: str, config: Config | None, base: ParseOptions, server: str | None
+) -> tuple[ParseOptions, str | None]:
+    """Log options from the config entry whose path or glob names this file, else the flags."""
+    import fnmatch  # noqa: PLC0415
+
+    for entry in config.logs if config else ():
+        if fnmatch.fnmatch(path, entry.path) or os.path.abspath(path) == os.path.abspath(
+            entry.path
+        ):
+            return entry.options, server or entry.server
+    return base, server
+
+
+def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
+    """Report certificates in files (the IBM verification tool's job)."""
+    from stproxy_monitor.certcli import cert_command  # noqa: PLC0415
+
+    if args.password_env and args.password_env not in env:
+        return _problems(err, [f"--password-env: {args.password_env} is not set"])
+    return cert_command(
+        args.files,
+        password_file=args.password_file,
+        password_env=args.password_env,
+        as_json=args.json,
+        warn_days=args.warn_days,
+        critical_days=args.critical_days,
+        now=time.time(),
+        environ=env,
+        out=out,
+    )
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
+    """Nagios/Icinga check."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"UNKNOWN - {problem}", file=out)
+        return 3
+    from stproxy_monitor.check import check_command  # type: ignore[import-not-found]  # noqa: PLC0415
+
+    status: int = check_command(config, now=time.time(), environ=env, out=out)
+    return status

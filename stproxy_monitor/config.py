@@ -1,0 +1,358 @@
+"""The YAML configuration: loaded, validated all at once, frozen."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.parsing import CertificatePattern, ParseOptions
+from stproxy_monitor.timestamps import DATE_ORDERS
+
+DEFAULT_LISTEN = ":10116"
+_TOP_KEYS = frozenset(
+    {
+        "listen",
+        "warn_days",
+        "critical_days",
+        "positions_file",
+        "logs",
+        "certificates",
+        "profiles",
+        "poll_interval",
+        "settle_seconds",
+        "max_line_bytes",
+        "positions_interval",
+        "web_config_file",
+        "failure_window_minutes",
+        "stale_minutes",
+    }
+)
+_LOG_KEYS = frozenset(
+    {"path", "server", "encoding", "timezone", "date_order", "certificate_patterns"}
+)
+_CERT_KEYS = frozenset({"path", "password_file", "password_env"})
+_PROFILE_KEYS = frozenset({"path", "password_file", "password_env", "role"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """One followed log (a file or a glob)."""
+
+    path: str
+    server: str | None = None
+    options: ParseOptions = field(default_factory=ParseOptions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateConfig:
+    """One certificate file or glob; the password is named, never held here."""
+
+    path: str
+    password_file: str | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileConfig:
+    """A WebSphere profile searched for config/cells/*/nodes/*/apns-prod.pkcs12."""
+
+    path: str
+    password_file: str | None = None
+    password_env: str | None = None
+    role: str = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Everything the daemon runs with."""
+
+    listen: str = DEFAULT_LISTEN
+    warn_days: float = 30.0
+    critical_days: float = 7.0
+    positions_file: str | None = None
+    positions_interval: float = 5.0
+    poll_interval: float = 1.0
+    settle_seconds: float = 1.0
+    max_line_bytes: int = 64 * 1024
+    failure_window_minutes: float = 15.0
+    stale_minutes: float = 60.0
+    web_config_file: str | None = None
+    logs: tuple[LogConfig, ...] = ()
+    certificates: tuple[CertificateConfig, ...] = ()
+    profiles: tuple[ProfileConfig, ...] = ()
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file; ConfigError lists every problem."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{name}: not UTF-8 text: {exc.reason}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{name}: not valid YAML: {_yaml_problem(exc)}"]) from exc
+    return parse_config(data if data is not None else {}, source=name)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A one-line YAML error with its line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else str(problem)
+
+
+def parse_config(data: object, *, source: str = "config") -> Config:
+    """Validate a decoded YAML document into a Config (pure)."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: must be a mapping of keys (got {_kind(data)})"])
+    problems.extend(
+        f"{source}: {key}: unknown key" for key in sorted(set(data) - _TOP_KEYS, key=str)
+    )
+    check = _Checker(source, problems)
+    values: dict[str, Any] = {}
+    if "listen" in data:
+        values["listen"] = check.listen("listen", data["listen"])
+    for key in (
+        "warn_days",
+        "critical_days",
+        "poll_interval",
+        "settle_seconds",
+        "positions_interval",
+        "failure_window_minutes",
+        "stale_minutes",
+    ):
+        if key in data:
+            values[key] = check.number(key, data[key], positive=key != "settle_seconds")
+    if "max_line_bytes" in data:
+        cap = check.number("max_line_bytes", data["max_line_bytes"], positive=True, minimum=256)
+        values["max_line_bytes"] = None if cap is None else int(cap)
+    for key in ("positions_file", "web_config_file"):
+        if key in data:
+            values[key] = check.string(key, data[key])
+    max_line = values.get("max_line_bytes") or 64 * 1024
+    values["logs"] = tuple(
+        check.items(
+            "logs",
+            data.get("logs"),
+            _LOG_KEYS,
+            lambda where, item: _log(check, where, item, max_line),
+        )
+    )
+    values["certificates"] = tuple(
+        check.items(
+            "certificates", data.get("certificates"), _CERT_KEYS, lambda w, i: _cert(check, w, i)
+        )
+    )
+    values["profiles"] = tuple(
+        check.items(
+            "profiles", data.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
+        )
+    )
+    if (
+        isinstance(values.get("warn_days"), float)
+        and isinstance(values.get("critical_days"), float)
+        and values["critical_days"] > values["warn_days"]
+    ):
+        problems.append(
+            f"{source}: critical_days: must not exceed warn_days "
+            f"(got {values['critical_days']:g} > {values['warn_days']:g})"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return Config(**{k: v for k, v in values.items() if v is not None})
+
+
+def _kind(value: object) -> str:
+    """A short description of a YAML value for messages."""
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+class _Checker:
+    """Validators that record problems instead of stopping at the first."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+
+    def fail(self, where: str, rule: str, value: object) -> None:
+        """Record one problem: place, rule, value received."""
+        self.problems.append(f"{self.source}: {where}: {rule} (got {_kind(value)})")
+
+    def string(self, where: str, value: object) -> str | None:
+        """A non-empty string."""
+        if isinstance(value, str) and value.strip():
+            return value
+        self.fail(where, "must be a non-empty string", value)
+        return None
+
+    def number(
+        self, where: str, value: object, *, positive: bool = False, minimum: float | None = None
+    ) -> float | None:
+        """A number, optionally > 0 or >= minimum."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(where, "must be a number", value)
+            return None
+        if positive and value <= 0:
+            self.fail(where, "must be greater than 0", value)
+            return None
+        if minimum is not None and value < minimum:
+            self.fail(where, f"must be at least {minimum:g}", value)
+            return None
+        return float(value)
+
+    def listen(self, where: str, value: object) -> str | None:
+        """HOST:PORT with a port from 0 to 65535 (host may be empty or [v6])."""
+        text = self.string(where, value)
+        if text is None:
+            return None
+        try:
+            split_listen(text)
+        except ValueError as exc:
+            self.fail(where, str(exc), value)
+            return None
+        return text
+
+    def items(self, where: str, value: object, keys: frozenset[str], build: Any) -> list[Any]:
+        """A list of mappings with known keys, each built by `build(where, item)`."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(where, "must be a list", value)
+            return []
+        built = []
+        for index, item in enumerate(value):
+            place = f"{where}[{index}]"
+            spec = {"path": item} if isinstance(item, str) else item
+            if not isinstance(spec, dict):
+                self.fail(place, "must be a mapping with a path", item)
+                continue
+            for key in sorted(set(spec) - keys, key=str):
+                self.problems.append(f"{self.source}: {place}.{key}: unknown key")
+            result = build(place, spec)
+            if result is not None:
+                built.append(result)
+        return built
+
+
+def split_listen(text: str) -> tuple[str, int]:
+    """'host:port', ':port' or '[v6]:port' into (host, port); ValueError says what is wrong."""
+    m = re.fullmatch(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", text.strip())
+    if m is None:
+        raise ValueError("must be HOST:PORT, :PORT or [IPv6]:PORT")
+    port = int(m["port"])
+    if port > 65535:
+        raise ValueError("port must be from 0 to 65535")
+    return (m["v6"] or m["host"] or ""), port
+
+
+def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> LogConfig | None:
+    """Validate one logs[] entry."""
+    path = check.string(f"{where}.path", item.get("path"))
+    server = check.string(f"{where}.server", item["server"]) if "server" in item else None
+    encoding = "utf-8"
+    if "encoding" in item:
+        encoding = check.string(f"{where}.encoding", item["encoding"]) or "utf-8"
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            check.fail(
+                f"{where}.encoding",
+                "must be an encoding Python knows, e.g. cp1252",
+                item["encoding"],
+            )
+    tz = None
+    if "timezone" in item:
+        try:
+            tz = ZoneInfo(str(item["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            check.fail(
+                f"{where}.timezone",
+                "must be an IANA zone such as America/New_York",
+                item["timezone"],
+            )
+    order = item.get("date_order")
+    if order is not None and order not in DATE_ORDERS:
+        check.fail(f"{where}.date_order", f"must be one of {', '.join(DATE_ORDERS)}", order)
+        order = None
+    patterns = _patterns(check, f"{where}.certificate_patterns", item.get("certificate_patterns"))
+    if path is None:
+        return None
+    options = ParseOptions(
+        encoding=encoding,
+        timezone=tz,
+        date_order=order,
+        certificate_patterns=patterns,
+        max_line_bytes=max_line,
+    )
+    return LogConfig(path=path, server=server, options=options)
+
+
+def _patterns(check: _Checker, where: str, value: object) -> tuple[CertificatePattern, ...]:
+    """User regexes for certificate-status lines: a `not_after` group is required."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        check.fail(where, "must be a list", value)
+        return ()
+    out = []
+    for index, item in enumerate(value):
+        place = f"{where}[{index}]"
+        spec = {"regex": item} if isinstance(item, str) else item
+        if not isinstance(spec, dict) or not isinstance(spec.get("regex"), str):
+            check.fail(place, "must be a regex string or a mapping with regex", item)
+            continue
+        try:
+            regex = re.compile(spec["regex"])
+        except re.error as exc:
+            check.fail(f"{place}.regex", f"is not a valid regular expression: {exc}", spec["regex"])
+            continue
+        if "not_after" not in regex.groupindex:
+            check.fail(
+                f"{place}.regex", "must have a named group (?P<not_after>...)", spec["regex"]
+            )
+            continue
+        out.append(
+            CertificatePattern(regex=regex, date_format=str(spec.get("date_format", "%Y-%m-%d")))
+        )
+    return tuple(out)
+
+
+def _password_keys(check: _Checker, where: str, item: dict[str, Any]) -> dict[str, str | None]:
+    """password_file / password_env: at most one of them."""
+    keys = {
+        k: check.string(f"{where}.{k}", item[k]) if k in item else None
+        for k in ("password_file", "password_env")
+    }
+    if keys["password_file"] and keys["password_env"]:
+        check.fail(where, "give password_file or password_env, not both", "both")
+    return keys
+
+
+def _cert(check: _Checker, where: str, item: dict[str, Any]) -> CertificateConfig | None:
+    """Validate one certificates[] entry."""
+    path = check.string(f"{where}.path", item.get("path"))
+    keys = _password_keys(check, where, item)
+    return None if path is None else CertificateConfig(path=path, **keys)
+
+
+def _profile(check: _Checker, where: str, item: dict[str, Any]) -> ProfileConfig | None:
+    """Validate one profiles[] entry."""
+    path = check.string(f"{where}.path", item.get("path"))
+    keys = _password_keys(check, where, item)
+    role = item.get("role", "auto")
+    if role not in ("auto", "dmgr", "node"):
+        check.fail(f"{where}.role", "must be auto, dmgr or node", role)
+        role = "auto"
+    return None if path is None else ProfileConfig(path=path, role=role, **keys)

@@ -1,0 +1,228 @@
+"""The log-following loop: watchdog wake-ups, a periodic stat as the safety net."""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from stproxy_monitor.config import LogConfig
+from stproxy_monitor.events import ApnsFailure, HpelDetected
+from stproxy_monitor.parsing import Batch, LogParser
+from stproxy_monitor.state import State
+from stproxy_monitor.tailer import LogFollower
+
+log = structlog.get_logger("stproxy_monitor.daemon")
+_GLOB_CHARS = frozenset("*?[")
+
+
+class _Wake(FileSystemEventHandler):
+    """Any file-system event in a watched directory wakes the loop up."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self._wake = wake
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        """Set the wake-up flag (the loop decides what changed by looking)."""
+        self._wake.set()
+
+
+def watch_directory(pattern: str) -> str:
+    """The directory to watch for a path or glob: its deepest part without glob characters."""
+    parts = Path(pattern).parts
+    plain: list[str] = []
+    for part in parts[:-1]:
+        if _GLOB_CHARS & set(part):
+            break
+        plain.append(part)
+    return str(Path(*plain)) if plain else "."
+
+
+class LogWatcher:
+    """Follows every configured log (files and globs) and feeds the state."""
+
+    def __init__(
+        self,
+        logs: tuple[LogConfig, ...],
+        state: State,
+        *,
+        clock: Callable[[], float] = time.time,
+        observer_factory: Callable[[], Any] | None = Observer,
+        poll_interval: float = 1.0,
+        settle_seconds: float = 1.0,
+        expand: Callable[[str], list[str]] = glob.glob,
+    ) -> None:
+        self._logs = logs
+        self._state = state
+        self._clock = clock
+        self._observer_factory = observer_factory
+        self._poll_interval = poll_interval
+        self._settle = settle_seconds
+        self._expand = expand
+        self._followers: dict[str, LogFollower] = {}
+        self._observer: Any = None
+        self._watched: set[str] = set()
+        self.wake = threading.Event()
+        self.ready = threading.Event()
+
+    # -- followers -----------------------------------------------------------------------
+    def discover(self) -> None:
+        """Create a follower for every configured file and every file a glob now matches."""
+        for entry in self._logs:
+            if _GLOB_CHARS & set(entry.path):
+                paths = sorted(self._expand(entry.path))
+            else:
+                paths = [entry.path]
+            for path in paths:
+                if path not in self._followers:
+                    self._add(path, entry)
+
+    def update_logs(self, logs: tuple[LogConfig, ...]) -> None:
+        """A reload: keep followers (and their positions) of paths still named, add new ones."""
+        self._logs = logs
+        wanted = {entry.path: entry for entry in logs}
+        for path, follower in list(self._followers.items()):
+            entry = wanted.get(path) or self._entry_for(path)
+            if entry is None:
+                del self._followers[path]
+                log.info("unfollowing", path=path)
+            else:
+                follower.parser.options = entry.options
+                self._state.register(path, server=entry.server)
+        self.discover()
+        self._schedule_new_directories()
+
+    def _entry_for(self, path: str) -> LogConfig | None:
+        """The configured glob entry that matches `path`, if any."""
+        import fnmatch  # noqa: PLC0415
+
+        for entry in self._logs:
+            if _GLOB_CHARS & set(entry.path) and fnmatch.fnmatch(path, entry.path):
+                return entry
+        return None
+
+    def _add(self, path: str, entry: LogConfig) -> None:
+        """Start following one file."""
+        self._state.register(path, server=entry.server)
+        parser = LogParser(entry.options)
+        now = self._clock
+        self._followers[path] = LogFollower(
+            path,
+            parser,
+            on_batch=lambda batch: self._apply(path, batch, now()),
+            on_facts=lambda **facts: self._state.update_file(path, **facts),
+            on_counts=lambda **counts: self._state.count_file(path, **counts),
+            settle_seconds=self._settle,
+        )
+        log.info("following", path=path, server=entry.server)
+
+    def _apply(self, path: str, batch: Batch, now: float) -> None:
+        """A parsed batch goes to the state; failures are logged as they are seen."""
+        self._state.apply(path, batch, now=now)
+        for event in batch.events:
+            if isinstance(event, ApnsFailure):
+                log.warning(
+                    "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
+                )
+
+    def poll_all(self) -> int:
+        """One pass over every followed file; returns bytes read."""
+        self.discover()
+        total = 0
+        now = self._clock()
+        for path, follower in list(self._followers.items()):
+            try:
+                total += follower.poll(now)
+            except Exception:  # a bad file must never stop the loop for the others
+                log.exception("poll_failed", path=path)
+                self._state.count_file(path, read_errors=1)
+            else:
+                self._check_hpel(path)
+        return total
+
+    def _check_hpel(self, path: str) -> None:
+        """A missing SystemOut.log next to logdata/*.wbl means HPEL mode: say so."""
+        if self._state_present(path):
+            return
+        logdata = Path(path).parent / "logdata"
+        try:
+            has_wbl = logdata.is_dir() and any(p.suffix == ".wbl" for p in logdata.iterdir())
+        except OSError:
+            has_wbl = False
+        if has_wbl:
+            batch = Batch(events=[HpelDetected(path=str(logdata))])
+            self._state.apply(path, batch, now=self._clock())
+
+    def _state_present(self, path: str) -> bool:
+        """Whether the last poll found the file."""
+        totals = self._state.snapshot().files.get(path)
+        return bool(totals and totals.present)
+
+    # -- watchdog ------------------------------------------------------------------------
+    def start_observer(self) -> None:
+        """Watch the directories of the configured logs (those that exist now)."""
+        if self._observer_factory is None:
+            return
+        if self._observer is None or not self._observer.is_alive():
+            if self._observer is not None:
+                log.warning("observer_died_restarting")
+            try:
+                self._observer = self._observer_factory()
+                self._observer.start()
+            except Exception:
+                log.exception("observer_start_failed")
+                self._observer = None
+                return
+            self._watched = set()
+        self._schedule_new_directories()
+
+    def _schedule_new_directories(self) -> None:
+        """Schedule directories that exist now and are not watched yet."""
+        if self._observer is None:
+            return
+        handler = _Wake(self.wake)
+        for entry in self._logs:
+            directory = watch_directory(entry.path)
+            if directory in self._watched or not os.path.isdir(directory):
+                continue
+            try:
+                self._observer.schedule(handler, directory, recursive=False)
+                self._watched.add(directory)
+            except Exception:
+                log.exception("watch_failed", directory=directory)
+
+    def observer_alive(self) -> bool:
+        """True while the watchdog observer thread runs."""
+        return self._observer is not None and bool(self._observer.is_alive())
+
+    def stop(self) -> None:
+        """Stop the observer thread."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Poll on every wake-up and at least every poll_interval until `stop` is set."""
+        while not stop.is_set():
+            self.start_observer()
+            self.wake.clear()
+            self.poll_all()
+            self.ready.set()
+            interval = self._poll_interval
+            if self._pending_settle():
+                interval = min(interval, self._settle / 4)
+            self.wake.wait(interval)
+        self.stop()
+
+    def _pending_settle(self) -> bool:
+        """True when a failure record waits for possible continuation lines."""
+        return any(f.parser.has_pending for f in self._followers.values())

@@ -1,0 +1,78 @@
+"""One pass over log files from their start: the exposition the daemon would serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from prometheus_client import generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from stproxy_monitor.collector import MonitorCollector
+from stproxy_monitor.parsing import LogParser, ParseOptions
+from stproxy_monitor.state import State
+
+_ROTATED = re.compile(r"^(?P<stem>.+)_[0-9._-]+(?P<suffix>\.[^.]+)$")
+READ_BYTES = 4 << 20
+
+
+def group_streams(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Group rotated files with their live log: key = live path, files oldest first."""
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        directory, name = os.path.split(path)
+        m = _ROTATED.match(name)
+        live = os.path.join(directory, m["stem"] + m["suffix"]) if m else path
+        groups.setdefault(live, []).append(path)
+    for live, files in groups.items():
+        files.sort(key=lambda p: (p == live, os.path.basename(p)))
+    return groups
+
+
+def scan_files(
+    paths: Iterable[str],
+    *,
+    options_for: Callable[[str], tuple[ParseOptions, str | None]] = lambda _p: (
+        ParseOptions(),
+        None,
+    ),
+    clock: Callable[[], float],
+) -> State:
+    """Read each stream (rotated files then the live one) through one parser into a State."""
+    state = State()
+    for live, files in group_streams(paths).items():
+        options, server = options_for(live)
+        state.register(live, server=server)
+        parser = LogParser(options)
+        for name in files:
+            _read_whole(name, parser, state, live, clock())
+        state.apply(live, parser.finish(clock()), now=clock())
+    return state
+
+
+def _read_whole(name: str, parser: LogParser, state: State, key: str, now: float) -> None:
+    """Feed one file to the parser in large chunks."""
+    with Path(name).open("rb") as handle:
+        size = 0
+        while chunk := handle.read(READ_BYTES):
+            size += len(chunk)
+            state.apply(key, parser.feed(chunk, now), now=now)
+    state.count_file(key, bytes=size)
+    state.update_file(key, present=True, size=size, position=size, last_read=now)
+
+
+def render(state: State, *, fmt: str, clock: Callable[[], float]) -> str:
+    """The exposition text (Prometheus format) or a JSON list of samples."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MonitorCollector(state, clock=clock))
+    if fmt == "prometheus":
+        return generate_latest(registry).decode()
+    samples = [
+        {"name": s.name, "labels": s.labels, "value": s.value}
+        for family in registry.collect()
+        for s in family.samples
+    ]
+    return json.dumps(samples, indent=1, sort_keys=True) + "\n"

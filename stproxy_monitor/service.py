@@ -1,0 +1,138 @@
+"""The running daemon: state, log watcher, collector, HTTP server and reload, wired together."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+from prometheus_client.registry import CollectorRegistry
+
+from stproxy_monitor import __version__
+from stproxy_monitor.collector import MonitorCollector
+from stproxy_monitor.config import Config, split_listen
+from stproxy_monitor.daemon import LogWatcher
+from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
+from stproxy_monitor.state import State
+
+log = structlog.get_logger("stproxy_monitor.service")
+
+
+class Service:
+    """Owns the threads of `run`; reload swaps the configuration, keeping what was read."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        reload_config: Callable[[], Config],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._reload_config = reload_config
+        self._clock = clock
+        self._reload_requested = threading.Event()
+        self._reload_lock = threading.Lock()
+        self._reload_ok = True
+        self._reload_time = clock()
+        self.state = State()
+        self.watcher = self._make_watcher(config)
+        self.collector = MonitorCollector(
+            self.state,
+            clock=clock,
+            reload_status=self.reload_status,
+            watcher_alive=self._watcher_alive,
+        )
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.collector)
+        host, port = split_listen(config.listen)
+        self.http = MonitorHTTPServer(
+            (host, port),
+            Endpoints(
+                registry=self.registry,
+                ready=self.watcher.ready.is_set,
+                reload=self.reload,
+                landing=self._landing,
+            ),
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _watcher_alive(self) -> bool:
+        """Whether the current watcher's observer runs (the watcher object may be replaced)."""
+        return self.watcher.observer_alive()
+
+    def _make_watcher(self, config: Config) -> LogWatcher:
+        """A watcher for the configured logs, feeding the shared state."""
+        return LogWatcher(
+            config.logs,
+            self.state,
+            clock=self._clock,
+            poll_interval=config.poll_interval,
+            settle_seconds=config.settle_seconds,
+        )
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with :0)."""
+        return int(self.http.server_address[1])
+
+    def start(self) -> None:
+        """Start the tailer and HTTP threads."""
+        self._thread = threading.Thread(
+            target=self.watcher.run, args=(self._stop,), name="tailer", daemon=True
+        )
+        self._thread.start()
+        serve_in_thread(self.http)
+
+    def tick(self) -> None:
+        """Main-thread housekeeping: a pending SIGHUP reload."""
+        if self._reload_requested.is_set():
+            self._reload_requested.clear()
+            self.reload()
+
+    def request_reload(self) -> None:
+        """Ask for a reload from a signal handler (done on the main thread's next tick)."""
+        self._reload_requested.set()
+
+    def reload(self) -> tuple[bool, str]:
+        """Re-read the configuration; on error keep the old one and say why."""
+        with self._reload_lock:
+            try:
+                config = self._reload_config()
+            except ConfigError as exc:
+                self._reload_ok = False
+                for problem in exc.problems:
+                    log.error("reload_failed", problem=problem)  # noqa: TRY400 - expected, no traceback
+                return False, "reload failed:\n" + "\n".join(exc.problems)
+            self.watcher.update_logs(config.logs)
+            self.config = config
+            self._reload_ok = True
+            self._reload_time = self._clock()
+            self.watcher.wake.set()
+            log.info("reloaded", logs=len(config.logs))
+            return True, "reloaded"
+
+    def reload_status(self) -> tuple[bool, float]:
+        """Whether the last (re)load succeeded, and when the last success was."""
+        return self._reload_ok, self._reload_time
+
+    def _landing(self) -> str:
+        """The landing page with each certificate's days left."""
+        now = self._clock()
+        rows = [
+            (r.source, r.path, r.subject, (r.not_after - now) / 86400)
+            for r in self.collector.certificate_rows(now)
+        ]
+        return landing_page(rows, __version__)
+
+    def shutdown(self) -> None:
+        """Stop serving and following; returns when the threads are done."""
+        self._stop.set()
+        self.watcher.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.http.shutdown()
+        self.http.server_close()

@@ -1,0 +1,164 @@
+"""What the logs have told so far: applied under a lock, read as immutable snapshots."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
+
+from stproxy_monitor.events import (
+    ApnsFailure,
+    CertificateStatus,
+    ClfrxMessage,
+    HpelDetected,
+    ProcessHeader,
+    ServerLifecycle,
+)
+from stproxy_monitor.parsing import Batch
+
+
+@dataclass(slots=True)
+class ServerTotals:
+    """Per-server log facts (label `server`)."""
+
+    failures: Counter[str] = field(default_factory=Counter)
+    last_failure: float | None = None
+    started: float | None = None
+    stopped: float | None = None
+    running: bool | None = None
+    severities: Counter[str] = field(default_factory=Counter)
+    clfrx: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class FileTotals:
+    """Per-file reader facts (self-metrics, label `path`)."""
+
+    configured_server: str | None = None
+    header_server: str | None = None
+    cell: str = ""
+    node: str = ""
+    lines: int = 0
+    bytes: int = 0
+    records: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    long_lines: int = 0
+    unparsed_timestamps: int = 0
+    read_errors: int = 0
+    lost_bytes: int = 0
+    position: int = 0
+    size: int = 0
+    present: bool = False
+    hpel: bool = False
+    last_read: float | None = None
+    last_record: float | None = None
+    certificate: CertificateStatus | None = None
+
+    def server(self, path: str) -> str:
+        """The server label: the config, else the log header, else the parent directory."""
+        if self.configured_server:
+            return self.configured_server
+        if self.header_server:
+            return self.header_server
+        return PurePath(path).parent.name or "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A consistent copy of the state, rendered outside the lock."""
+
+    servers: dict[str, ServerTotals]
+    files: dict[str, FileTotals]
+
+
+class State:
+    """Thread-safe accumulation of log batches; the tailer writes, the scrape reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._servers: dict[str, ServerTotals] = {}
+        self._files: dict[str, FileTotals] = {}
+
+    def register(self, path: str, *, server: str | None = None) -> None:
+        """Declare a followed file (so that it shows up before anything is read)."""
+        with self._lock:
+            totals = self._files.setdefault(path, FileTotals())
+            totals.configured_server = server
+
+    def apply(self, path: str, batch: Batch, *, now: float) -> None:
+        """Add what one parsed chunk of `path` held."""
+        with self._lock:
+            totals = self._files.setdefault(path, FileTotals())
+            totals.lines += batch.lines
+            totals.long_lines += batch.long_lines
+            totals.unparsed_timestamps += batch.unparsed_timestamps
+            if batch.records:
+                totals.records += batch.records
+                totals.last_record = now
+            self._apply_events(path, totals, batch)
+
+    def _apply_events(self, path: str, totals: FileTotals, batch: Batch) -> None:
+        """Events in order: a header switches the server label for what follows it."""
+        server = self._servers.setdefault(totals.server(path), ServerTotals())
+        server.severities.update(batch.severities)
+        for event in batch.events:
+            match event:
+                case ProcessHeader():
+                    totals.header_server, totals.cell, totals.node = (
+                        event.server,
+                        event.cell,
+                        event.node,
+                    )
+                    server = self._servers.setdefault(totals.server(path), ServerTotals())
+                case ApnsFailure():
+                    server.failures[event.reason] += 1
+                    server.last_failure = event.timestamp
+                case ServerLifecycle():
+                    _apply_lifecycle(server, event)
+                case ClfrxMessage():
+                    server.clfrx[event.severity] += 1
+                case CertificateStatus():
+                    totals.certificate = event
+                case HpelDetected():
+                    totals.hpel = True
+
+    def update_file(self, path: str, **changes: object) -> None:
+        """Set reader facts of a file (position, size, present, ...)."""
+        with self._lock:
+            totals = self._files.setdefault(path, FileTotals())
+            for name, value in changes.items():
+                setattr(totals, name, value)
+
+    def count_file(self, path: str, **increments: int) -> None:
+        """Add to reader counters of a file (bytes, rotations, truncations, ...)."""
+        with self._lock:
+            totals = self._files.setdefault(path, FileTotals())
+            for name, value in increments.items():
+                setattr(totals, name, getattr(totals, name) + value)
+
+    def snapshot(self) -> Snapshot:
+        """Copies of every total, taken under the lock."""
+        with self._lock:
+            servers = {
+                name: replace(
+                    t,
+                    failures=Counter(t.failures),
+                    severities=Counter(t.severities),
+                    clfrx=Counter(t.clfrx),
+                )
+                for name, t in self._servers.items()
+            }
+            files = {path: replace(t) for path, t in self._files.items()}
+        return Snapshot(servers=servers, files=files)
+
+
+def _apply_lifecycle(server: ServerTotals, event: ServerLifecycle) -> None:
+    """Started / stopping / stopped moves the server's running flag and times."""
+    if event.state == "started":
+        server.started = event.timestamp
+        server.running = True
+    else:
+        server.stopped = event.timestamp
+        server.running = False

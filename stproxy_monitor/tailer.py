@@ -1,0 +1,219 @@
+"""Follow one log path across WebSphere rotation, truncation, deletion and re-creation."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from stproxy_monitor.parsing import Batch, LogParser
+
+FINGERPRINT_BYTES = 1024
+CHUNK_BYTES = 1 << 20
+
+Opener = Callable[[str], BinaryIO]
+Stat = Callable[[str], os.stat_result]
+
+
+def open_shared(path: str) -> BinaryIO:
+    """Open for reading without blocking a writer's rename (FILE_SHARE_DELETE on Windows)."""
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        from stproxy_monitor._winopen import open_share_delete  # noqa: PLC0415
+
+        return open_share_delete(path)
+    return open(path, "rb")
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """What makes a file the same file: device, inode and its first bytes."""
+
+    device: int
+    inode: int
+    fingerprint: bytes
+
+    def same_file(self, other: FileIdentity) -> bool:
+        """Same device and inode, and the shorter fingerprint is a prefix of the longer."""
+        if (self.device, self.inode) != (other.device, other.inode):
+            return False
+        short, long_ = sorted((self.fingerprint, other.fingerprint), key=len)
+        return long_.startswith(short)
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the reader is: which file, and how far into it."""
+
+    identity: FileIdentity | None
+    offset: int
+
+
+class LogFollower:
+    """Reads new bytes of one path on every poll; the file is never held open between polls."""
+
+    def __init__(
+        self,
+        path: str,
+        parser: LogParser,
+        *,
+        on_batch: Callable[[Batch], None],
+        on_facts: Callable[..., None],
+        on_counts: Callable[..., None],
+        opener: Opener = open_shared,
+        stat: Stat = os.stat,
+        listdir: Callable[[str], list[str]] = os.listdir,
+        chunk_bytes: int = CHUNK_BYTES,
+        cursor: Cursor | None = None,
+        settle_seconds: float = 1.0,
+    ) -> None:
+        self.path = path
+        self.parser = parser
+        self._on_batch = on_batch
+        self._on_facts = on_facts
+        self._on_counts = on_counts
+        self._open = opener
+        self._stat = stat
+        self._listdir = listdir
+        self._chunk = chunk_bytes
+        self.cursor = cursor or Cursor(None, 0)
+        self._settle = settle_seconds
+
+    # -- the poll ------------------------------------------------------------------------
+    def poll(self, now: float) -> int:
+        """Read whatever is new (draining a rotated predecessor first); return bytes read."""
+        try:
+            st = self._stat(self.path)
+        except FileNotFoundError:
+            return self._gone(now)
+        except OSError:
+            self._on_counts(read_errors=1)
+            return 0
+        identity = self._identity(self.path, st)
+        if identity is None:
+            return 0
+        read = 0
+        cur = self.cursor
+        if cur.identity is not None and not cur.identity.same_file(identity):
+            read += self._rotated(now, cur, identity)
+            cur = self.cursor
+        elif cur.identity is not None and st.st_size < cur.offset:
+            self._on_counts(truncations=1)
+            cur = Cursor(identity, 0)
+        self.cursor = Cursor(identity, cur.offset)
+        read += self._read(self.path, now)
+        self._on_facts(present=True, size=st.st_size, position=self.cursor.offset)
+        self._emit(self.parser.idle(now, settle_seconds=self._settle))
+        return read
+
+    def _gone(self, now: float) -> int:
+        """The path names no file: drain the file it named if it was renamed, then wait."""
+        read = 0
+        if self.cursor.identity is not None:
+            read = self._drain_renamed(now, self.cursor)
+            self._on_counts(rotations=1)
+            self.cursor = Cursor(None, 0)
+        self._on_facts(present=False, size=0, position=0)
+        self._emit(self.parser.idle(now, settle_seconds=self._settle))
+        return read
+
+    def _rotated(self, now: float, cur: Cursor, new: FileIdentity) -> int:
+        """The path names another file: finish the old one and any rotated in between."""
+        if cur.identity is not None and (cur.identity.device, cur.identity.inode) == (
+            new.device,
+            new.inode,
+        ):
+            # Same inode, other first bytes: truncated and rewritten in place.
+            self._on_counts(truncations=1)
+            self.cursor = Cursor(new, 0)
+            return 0
+        read = self._drain_renamed(now, cur)
+        self._on_counts(rotations=1)
+        self.cursor = Cursor(new, 0)
+        return read
+
+    def _drain_renamed(self, now: float, cur: Cursor) -> int:
+        """Find the old file among rotated siblings by identity; read its rest and later ones."""
+        siblings = self._rotated_siblings()
+        found = None
+        for index, (_name, identity) in enumerate(siblings):
+            if cur.identity is not None and identity.same_file(cur.identity):
+                found = index
+                self.cursor = Cursor(identity, cur.offset)
+                break
+        if found is None:
+            return 0
+        read = 0
+        for position, (name, identity) in enumerate(siblings[found:]):
+            if position:
+                self.cursor = Cursor(identity, 0)
+            read += self._read(name, now)
+        return read
+
+    # -- reading -------------------------------------------------------------------------
+    def _read(self, name: str, now: float) -> int:
+        """Read from the cursor to the end of `name` in chunks; feed the parser."""
+        offset = self.cursor.offset
+        start = offset
+        try:
+            with self._open(name) as handle:
+                handle.seek(offset)
+                while chunk := handle.read(self._chunk):
+                    offset += len(chunk)
+                    self._emit(self.parser.feed(chunk, now))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._on_counts(read_errors=1)
+        self.cursor = Cursor(self.cursor.identity, offset)
+        if offset > start:
+            self._on_counts(bytes=offset - start)
+            self._on_facts(last_read=now)
+        return offset - start
+
+    def _emit(self, batch: Batch) -> None:
+        """Hand a non-empty batch to the state."""
+        if batch.lines or batch.events or batch.long_lines or batch.severities:
+            self._on_batch(batch)
+
+    def _identity(self, name: str, st: os.stat_result) -> FileIdentity | None:
+        """Device, inode and first bytes of a file; None if it vanished meanwhile."""
+        try:
+            with self._open(name) as handle:
+                head = handle.read(FINGERPRINT_BYTES)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            self._on_counts(read_errors=1)
+            return None
+        return FileIdentity(st.st_dev, st.st_ino, head)
+
+    def _rotated_siblings(self) -> list[tuple[str, FileIdentity]]:
+        """Rotated files of this log (`SystemOut_yy.MM.dd_HH.mm.ss.log`), oldest first."""
+        directory, base = os.path.split(self.path)
+        stem, suffix = os.path.splitext(base)
+        pattern = re.compile(re.escape(stem) + r"_[0-9._-]+" + re.escape(suffix) + "$")
+        try:
+            names = sorted(n for n in self._listdir(directory or ".") if pattern.match(n))
+        except OSError:
+            return []
+        return list(self._identities(os.path.join(directory, n) for n in names))
+
+    def _identities(self, paths: Iterator[str]) -> Iterator[tuple[str, FileIdentity]]:
+        """Identity of each path that still exists."""
+        for path in paths:
+            try:
+                st = self._stat(path)
+            except OSError:
+                continue
+            identity = self._identity(path, st)
+            if identity is not None:
+                yield path, identity
+
+
+def rotated_name_order(path: Path) -> str:
+    """Sort key of a rotated file: WebSphere's yy.MM.dd_HH.mm.ss sorts as text."""
+    return path.name
