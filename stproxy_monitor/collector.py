@@ -6,6 +6,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -38,9 +39,26 @@ class CertificateRow:
     not_after: float
 
 
-# Extra families (file certificates, cell checks) plug in as providers.
-FamilyProvider = Callable[[float], Iterable[Metric]]
-RowProvider = Callable[[float], Iterable[CertificateRow]]
+class CertificateViewLike(Protocol):
+    """What a certificate provider returns for one scrape."""
+
+    @property
+    def rows(self) -> list[CertificateRow]:
+        """Certificates read from files."""
+        ...
+
+    @property
+    def families(self) -> list[Metric]:
+        """read_ok, read errors and the cell rollout families."""
+        ...
+
+
+class CertificateProvider(Protocol):
+    """Certificate files and cell checks (certmetrics.CertificateMonitor)."""
+
+    def view(self, now: float, logs: Snapshot) -> CertificateViewLike:
+        """Rows and extra families for this scrape."""
+        ...
 
 
 class MonitorCollector(Collector):
@@ -51,15 +69,13 @@ class MonitorCollector(Collector):
         state: State,
         *,
         clock: Callable[[], float] = time.time,
-        certificate_rows: RowProvider | None = None,
-        providers: Iterable[FamilyProvider] = (),
+        certificates: CertificateProvider | None = None,
         reload_status: Callable[[], tuple[bool, float]] | None = None,
         watcher_alive: Callable[[], bool] | None = None,
     ) -> None:
         self._state = state
         self._clock = clock
-        self._certificate_rows = certificate_rows
-        self._providers = tuple(providers)
+        self._certificates = certificates
         self._reload_status = reload_status
         self._watcher_alive = watcher_alive
 
@@ -71,23 +87,26 @@ class MonitorCollector(Collector):
         """Every family, fresh from one snapshot."""
         now = self._clock()
         snapshot = self._state.snapshot()
+        rows, extra = self._certificate_view(now, snapshot)
         yield from server_families(snapshot)
-        yield from certificate_families(self._rows(snapshot, now), now)
+        yield from certificate_families(rows, now)
+        yield from extra
         yield from file_families(snapshot)
         yield from self._self_families()
-        for provider in self._providers:
-            yield from provider(now)
 
     def certificate_rows(self, now: float) -> list[CertificateRow]:
         """Every certificate known now (for the landing page)."""
-        return self._rows(self._state.snapshot(), now)
+        return self._certificate_view(now, self._state.snapshot())[0]
 
-    def _rows(self, snapshot: Snapshot, now: float) -> list[CertificateRow]:
-        """Certificates from logs and, when configured, from files."""
+    def _certificate_view(
+        self, now: float, snapshot: Snapshot
+    ) -> tuple[list[CertificateRow], list[Metric]]:
+        """Certificates from logs and, when configured, from files, plus the cell families."""
         rows = list(log_certificate_rows(snapshot))
-        if self._certificate_rows is not None:
-            rows.extend(self._certificate_rows(now))
-        return rows
+        if self._certificates is None:
+            return rows, []
+        view = self._certificates.view(now, snapshot)
+        return rows + view.rows, view.families
 
     def _self_families(self) -> Iterator[Metric]:
         """Build info, reload status and watcher health."""

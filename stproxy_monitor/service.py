@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 from prometheus_client.registry import CollectorRegistry
 
 from stproxy_monitor import __version__
-from stproxy_monitor.collector import MonitorCollector
+from stproxy_monitor.certmetrics import CertificateMonitor
+from stproxy_monitor.collector import CertificateViewLike, MonitorCollector
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
-from stproxy_monitor.state import State
+from stproxy_monitor.state import Snapshot, State
 
 log = structlog.get_logger("stproxy_monitor.service")
 
@@ -29,7 +31,9 @@ class Service:
         *,
         reload_config: Callable[[], Config],
         clock: Callable[[], float] = time.time,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
+        self._environ = environ
         self.config = config
         self._reload_config = reload_config
         self._clock = clock
@@ -39,9 +43,13 @@ class Service:
         self._reload_time = clock()
         self.state = State()
         self.watcher = self._make_watcher(config)
+        self.certificates = CertificateMonitor(
+            config.certificates, config.profiles, environ=environ
+        )
         self.collector = MonitorCollector(
             self.state,
             clock=clock,
+            certificates=self,
             reload_status=self.reload_status,
             watcher_alive=self._watcher_alive,
         )
@@ -59,6 +67,10 @@ class Service:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def view(self, now: float, logs: Snapshot) -> CertificateViewLike:
+        """Certificate rows and families from the current monitor (replaced on reload)."""
+        return self.certificates.view(now, logs)
 
     def _watcher_alive(self) -> bool:
         """Whether the current watcher's observer runs (the watcher object may be replaced)."""
@@ -108,6 +120,9 @@ class Service:
                     log.error("reload_failed", problem=problem)  # noqa: TRY400 - expected, no traceback
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
+            self.certificates = CertificateMonitor(
+                config.certificates, config.profiles, environ=self._environ
+            )
             self.config = config
             self._reload_ok = True
             self._reload_time = self._clock()
