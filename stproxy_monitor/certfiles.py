@@ -51,7 +51,7 @@ def _stat_file(path: Path) -> FileStat:
 
 def _expand_glob(pattern: str) -> list[str]:
     # Path.glob takes no absolute patterns, and configured globs are absolute.
-    return sorted(glob.glob(pattern, recursive=True))  # noqa: PTH207
+    return sorted(glob.glob(pattern, recursive=True))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
