@@ -1,0 +1,29 @@
+"""Shared pytest fixtures: the generated certificate fixtures (fixtures/generate_certs.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+GENERATOR_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "generate_certs.py"
+
+
+def load_cert_generator() -> ModuleType:
+    """Import fixtures/generate_certs.py by path (fixtures/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("generate_certs", GENERATOR_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def cert_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Certificate fixtures generated once per session relative to the current time."""
+    outdir = tmp_path_factory.mktemp("certfixtures")
+    return load_cert_generator().generate(outdir, datetime.now(UTC))  # type: ignore[no-any-return]
