@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -102,7 +103,32 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{name}: not valid YAML: {_yaml_problem(exc)}"]) from exc
-    return parse_config(data if data is not None else {}, source=name)
+    config = parse_config(data if data is not None else {}, source=name)
+    return relative_to(config, Path(path).parent)
+
+
+def relative_to(config: Config, base: Path) -> Config:
+    """Resolve relative paths against the config file's directory (the Prometheus convention)."""
+
+    def fix(value: str | None) -> str | None:
+        if value is None or os.path.isabs(value):
+            return value
+        return os.path.normpath(os.path.join(base, value))
+
+    return replace(
+        config,
+        positions_file=fix(config.positions_file),
+        web_config_file=fix(config.web_config_file),
+        logs=tuple(replace(e, path=fix(e.path) or e.path) for e in config.logs),
+        certificates=tuple(
+            replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
+            for e in config.certificates
+        ),
+        profiles=tuple(
+            replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
+            for e in config.profiles
+        ),
+    )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
