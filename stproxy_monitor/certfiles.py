@@ -32,8 +32,6 @@ class FileStat(Protocol):
     def st_size(self) -> int: ...
     @property
     def st_mtime_ns(self) -> int: ...
-    @property
-    def st_mtime(self) -> float: ...
 
 
 ReadBytes = Callable[[Path], bytes]
@@ -208,7 +206,8 @@ class _Identity(NamedTuple):
 
     @property
     def mtime(self) -> float | None:
-        return self.file[-1] if self.file[0] == "file" else None  # type: ignore[return-value]
+        mtime_ns = self.file[-1] if self.file[0] == "file" else None
+        return mtime_ns / 1e9 if isinstance(mtime_ns, int) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +283,7 @@ class CertificateCache:
             return ("missing",)
         except OSError as exc:
             return ("error", exc.errno)
-        return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mtime)
+        return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _password_identity(self, password: PasswordSource | None) -> object:
         if password is None:

@@ -253,8 +253,7 @@ def test_cache_keys_on_stat_identity(cert_manifest: dict[str, Any], tmp_path: Pa
         st_dev: int = 1
         st_ino: int = 2
         st_size: int = 3
-        st_mtime_ns: int = 4
-        st_mtime: float = 4e-9
+        st_mtime_ns: int = 4_000_000_000
 
     reader = CountingReader()
     cache = CertificateCache(
@@ -265,6 +264,7 @@ def test_cache_keys_on_stat_identity(cert_manifest: dict[str, Any], tmp_path: Pa
     second = cache.refresh()
     assert reader.reads[str(files["pem"])] == 1
     assert second.certificates == first.certificates
+    assert second.files[str(files["pem"])].mtime == pytest.approx(4.0)
 
 
 def test_read_errors_are_counted_once_per_identity(
