@@ -138,6 +138,8 @@ def _resolve_zone(local: datetime, zone: str, sep: str, tz: tzinfo | None) -> tz
     m = _OFFSET_ZONE.match(upper)
     if m:
         minutes = int(m["h"]) * 60 + int(m["m"] or 0)
+        if minutes >= 24 * 60:
+            return None
         return timezone(timedelta(minutes=minutes if m["sign"] == "+" else -minutes))
     hours = (_DASH_ZONE_OFFSETS if sep == "-" else {}).get(upper, ZONE_OFFSETS.get(upper))
     if hours is None:
