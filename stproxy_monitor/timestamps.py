@@ -129,18 +129,18 @@ def _date_order(  # noqa: PLR0911 - one return per rule reads best
 
 
 def _resolve_zone(local: datetime, zone: str, sep: str, tz: tzinfo | None) -> tzinfo | None:
-    """The zone of a timestamp: the configured one wins, then offsets and the table."""
-    if tz is not None:
-        return _configured_zone(local, zone, tz)
+    """The zone of a timestamp: an explicit offset is exact, then the configured zone, the table."""
     upper = zone.upper()
-    if not upper:
-        return UTC
     m = _OFFSET_ZONE.match(upper)
     if m:
         minutes = int(m["h"]) * 60 + int(m["m"] or 0)
         if minutes >= 24 * 60:
             return None
         return timezone(timedelta(minutes=minutes if m["sign"] == "+" else -minutes))
+    if tz is not None:
+        return _configured_zone(local, zone, tz)
+    if not upper:
+        return UTC
     hours = (_DASH_ZONE_OFFSETS if sep == "-" else {}).get(upper, ZONE_OFFSETS.get(upper))
     if hours is None:
         return None
