@@ -1,3 +1,3 @@
-"""stproxy-monitor: watch IBM Sametime Proxy logs and APNS certificates, export Prometheus metrics."""
+"""stproxy-monitor: Sametime Proxy APNS certificates and failures as Prometheus metrics."""
 
 __version__ = "0.1.0"

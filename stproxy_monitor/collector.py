@@ -61,6 +61,14 @@ class CertificateProvider(Protocol):
         ...
 
 
+class PositionsStatus(Protocol):
+    """Counters of the positions store (positions.PositionStore)."""
+
+    load_errors: int
+    save_errors: int
+    last_save: float | None
+
+
 class MonitorCollector(Collector):
     """Renders the daemon's state; never raises for a bad file, never blocks on a tail."""
 
@@ -72,7 +80,9 @@ class MonitorCollector(Collector):
         certificates: CertificateProvider | None = None,
         reload_status: Callable[[], tuple[bool, float]] | None = None,
         watcher_alive: Callable[[], bool] | None = None,
+        positions: Callable[[], PositionsStatus | None] | None = None,
     ) -> None:
+        self._positions = positions
         self._state = state
         self._clock = clock
         self._certificates = certificates
@@ -129,6 +139,24 @@ class MonitorCollector(Collector):
                 "Time of the last successful configuration (re)load.",
                 value=when,
             )
+        store = self._positions() if self._positions is not None else None
+        if store is not None:
+            yield CounterMetricFamily(
+                "stproxy_monitor_positions_load_errors",
+                "Positions files found unreadable or corrupt (then replaced).",
+                value=store.load_errors,
+            )
+            yield CounterMetricFamily(
+                "stproxy_monitor_positions_save_errors",
+                "Failed writes of the positions file (full disk, read-only directory).",
+                value=store.save_errors,
+            )
+            if store.last_save is not None:
+                yield GaugeMetricFamily(
+                    "stproxy_monitor_positions_last_save_timestamp_seconds",
+                    "Time of the last successful positions write.",
+                    value=store.last_save,
+                )
         if self._watcher_alive is not None:
             yield GaugeMetricFamily(
                 "stproxy_monitor_watcher_alive",

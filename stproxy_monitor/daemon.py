@@ -17,6 +17,14 @@ from watchdog.observers import Observer
 from stproxy_monitor.config import LogConfig
 from stproxy_monitor.events import ApnsFailure, HpelDetected
 from stproxy_monitor.parsing import Batch, LogParser
+from stproxy_monitor.positions import (
+    Positions,
+    PositionStore,
+    ServerRecord,
+    certificate_from_json,
+    certificate_to_json,
+    file_record,
+)
 from stproxy_monitor.state import State
 from stproxy_monitor.tailer import LogFollower
 
@@ -59,8 +67,14 @@ class LogWatcher:
         poll_interval: float = 1.0,
         settle_seconds: float = 1.0,
         expand: Callable[[str], list[str]] = glob.glob,
+        store: PositionStore | None = None,
+        save_interval: float = 5.0,
     ) -> None:
         self._logs = logs
+        self._store = store
+        self._save_interval = save_interval
+        self._saved = Positions()
+        self._last_save = 0.0
         self._state = state
         self._clock = clock
         self._observer_factory = observer_factory
@@ -114,9 +128,19 @@ class LogWatcher:
         self._state.register(path, server=entry.server)
         parser = LogParser(entry.options)
         now = self._clock
+        saved = self._saved.files.get(path)
+        if saved is not None:
+            self._state.update_file(
+                path,
+                header_server=saved.header_server,
+                cell=saved.cell,
+                node=saved.node,
+                certificate=certificate_from_json(saved.certificate),
+            )
         self._followers[path] = LogFollower(
             path,
             parser,
+            cursor=saved.cursor() if saved is not None else None,
             on_batch=lambda batch: self._apply(path, batch, now()),
             on_facts=lambda **facts: self._state.update_file(path, **facts),
             on_counts=lambda **counts: self._state.count_file(path, **counts),
@@ -209,19 +233,72 @@ class LogWatcher:
             self._observer.stop()
             self._observer.join(timeout=5)
 
+    # -- positions -----------------------------------------------------------------------
+    def restore(self) -> None:
+        """Load saved positions (before the first poll) and the gauges saved with them."""
+        if self._store is None:
+            return
+        self._saved = self._store.load()
+        for name, rec in self._saved.servers.items():
+            self._state.restore_server(
+                name,
+                started=rec.started,
+                stopped=rec.stopped,
+                running=rec.running,
+                last_failure=rec.last_failure,
+            )
+        log.info("positions_loaded", path=self._store.path, files=len(self._saved.files))
+
+    def save_positions(self) -> bool:
+        """Write where every reader stands (minus what is not yet turned into events)."""
+        if self._store is None:
+            return True
+        snapshot = self._state.snapshot()
+        files = {}
+        for path, follower in self._followers.items():
+            totals = snapshot.files.get(path)
+            facts: dict[str, Any] = {}
+            if totals is not None:
+                facts = {
+                    "header_server": totals.header_server,
+                    "cell": totals.cell,
+                    "node": totals.node,
+                    "certificate": certificate_to_json(totals.certificate),
+                }
+            record = file_record(follower.cursor, follower.parser.unconsumed_bytes, **facts)
+            if record is not None:
+                files[path] = record
+        servers = {
+            name: ServerRecord(
+                started=t.started, stopped=t.stopped, running=t.running, last_failure=t.last_failure
+            )
+            for name, t in snapshot.servers.items()
+        }
+        self._last_save = self._clock()
+        return self._store.save(Positions(files=files, servers=servers), now=self._last_save)
+
+    def _maybe_save(self) -> None:
+        """Save at most every save_interval seconds."""
+        if self._store is not None and self._clock() - self._last_save >= self._save_interval:
+            self.save_positions()
+
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Poll on every wake-up and at least every poll_interval until `stop` is set."""
+        self.restore()
         while not stop.is_set():
             self.start_observer()
             self.wake.clear()
             self.poll_all()
             self.ready.set()
+            self._maybe_save()
             interval = self._poll_interval
             if self._pending_settle():
                 interval = min(interval, self._settle / 4)
             self.wake.wait(interval)
         self.stop()
+        self.poll_all()
+        self.save_positions()
 
     def _pending_settle(self) -> bool:
         """True when a failure record waits for possible continuation lines."""

@@ -134,6 +134,7 @@ class _Pending:
     lines: list[str]
     timestamp: float | None
     since: float
+    raw_bytes: int = 0
 
 
 class LogParser:
@@ -186,6 +187,15 @@ class LogParser:
     def partial_bytes(self) -> int:
         """Bytes of an unfinished last line held back until its newline arrives."""
         return len(self._partial)
+
+    @property
+    def unconsumed_bytes(self) -> int:
+        """Bytes read but not yet turned into events: the partial line and a pending record.
+
+        A saved position is the read offset minus this, so that a restart reads them again.
+        """
+        pending = self._pending.raw_bytes if self._pending is not None else 0
+        return len(self._partial) + pending
 
     def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
         """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
@@ -248,6 +258,7 @@ class LogParser:
             return 0
         end = _next_record(chunk, 0)
         self._pending.lines.extend(self._decode_lines(chunk[:end]))
+        self._pending.raw_bytes += end
         if end < len(chunk):
             self._emit_pending(now, batch)
         return end
@@ -268,7 +279,12 @@ class LogParser:
             self._emit_pending(now, batch)
             record_end = _next_record(chunk, end + 1)
             lines = [line, *self._decode_lines(chunk[end + 1 : record_end])]
-            self._pending = _Pending(lines=lines, timestamp=self._time(m["ts"], batch), since=now)
+            self._pending = _Pending(
+                lines=lines,
+                timestamp=self._time(m["ts"], batch),
+                since=now,
+                raw_bytes=record_end - start,
+            )
             if record_end < len(chunk):
                 self._emit_pending(now, batch)
             return record_end

@@ -17,6 +17,7 @@ from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
+from stproxy_monitor.positions import PositionStore
 from stproxy_monitor.state import Snapshot, State
 
 log = structlog.get_logger("stproxy_monitor.service")
@@ -52,6 +53,7 @@ class Service:
             certificates=self,
             reload_status=self.reload_status,
             watcher_alive=self._watcher_alive,
+            positions=self._positions_status,
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
@@ -72,18 +74,26 @@ class Service:
         """Certificate rows and families from the current monitor (replaced on reload)."""
         return self.certificates.view(now, logs)
 
+    def _positions_status(self) -> PositionStore | None:
+        """The positions store, for its self-metrics."""
+        return self.positions
+
     def _watcher_alive(self) -> bool:
         """Whether the current watcher's observer runs (the watcher object may be replaced)."""
         return self.watcher.observer_alive()
 
     def _make_watcher(self, config: Config) -> LogWatcher:
         """A watcher for the configured logs, feeding the shared state."""
+        store = PositionStore(config.positions_file) if config.positions_file else None
+        self.positions = store
         return LogWatcher(
             config.logs,
             self.state,
             clock=self._clock,
             poll_interval=config.poll_interval,
             settle_seconds=config.settle_seconds,
+            store=store,
+            save_interval=config.positions_interval,
         )
 
     @property
@@ -117,7 +127,7 @@ class Service:
             except ConfigError as exc:
                 self._reload_ok = False
                 for problem in exc.problems:
-                    log.error("reload_failed", problem=problem)  # noqa: TRY400 - expected, no traceback
+                    log.error("reload_failed", problem=problem)
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
             self.certificates = CertificateMonitor(

@@ -124,6 +124,13 @@ class State:
                 case HpelDetected():
                     totals.hpel = True
 
+    def restore_server(self, name: str, **gauges: object) -> None:
+        """Set a server's gauges from saved positions (counters start again at 0)."""
+        with self._lock:
+            totals = self._servers.setdefault(name, ServerTotals())
+            for key, value in gauges.items():
+                setattr(totals, key, value)
+
     def update_file(self, path: str, **changes: object) -> None:
         """Set reader facts of a file (position, size, present, ...)."""
         with self._lock:
