@@ -104,7 +104,7 @@ def load_config(path: str | Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{name}: not valid YAML: {_yaml_problem(exc)}"]) from exc
     config = parse_config(data if data is not None else {}, source=name)
-    return relative_to(config, Path(path).parent)
+    return relative_to(config, Path(os.path.abspath(path)).parent)
 
 
 def relative_to(config: Config, base: Path) -> Config:
