@@ -270,7 +270,7 @@ class LogParser:
         m = _HEADER.match(line)
         if m is None:
             return end + 1
-        message_id = _message_id(m["rest"] or "")
+        message_id = _message_id(m["rest"] or "", m["sev"])
         if message_id is None:
             return end + 1
         if message_id.startswith("CLFRX"):
@@ -413,17 +413,20 @@ def _message_of(line: str) -> str:
     return rest[2:] if rest.startswith("  ") else rest
 
 
-def _message_id(rest: str) -> str | None:
-    """The message id of a record: first token, or the third after class and method names."""
+def _message_id(rest: str, severity: str) -> str | None:
+    """The message id of a record: first token, or the third after class and method names.
+
+    System.out/err text (O, R) has no class and method: only its first token can be an id.
+    """
     if rest.startswith("  "):
-        candidates = [rest.strip().split(" ", 1)[0]]
+        token = rest.strip().split(" ", 1)[0]
+    elif severity in ("O", "R"):
+        token = rest.split(" ", 1)[0]
     else:
-        candidates = rest.split(" ", 3)[:3]
-    for token in candidates:
-        m = _MESSAGE_ID.match(token)
-        if m:
-            return m["id"]
-    return None
+        parts = rest.split(" ", 3)
+        token = parts[2] if len(parts) > 2 else ""
+    m = _MESSAGE_ID.match(token)
+    return m["id"] if m else None
 
 
 def _server_word(rest: str) -> str:
