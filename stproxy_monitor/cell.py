@@ -14,6 +14,7 @@ never holds the APNS certificate, so it is left out of every check.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from stproxy_monitor.certfiles import CERTIFICATE_FILE_NAME, PasswordSource, ReadBytes
-from stproxy_monitor.certs import inspect_certificates
+from stproxy_monitor.certs import CertificateInfo, inspect_certificates
 from stproxy_monitor.errors import CertificateError
 
 ROLES = ("auto", "dmgr", "node")
@@ -50,7 +51,8 @@ class NodeCopy:
     """One node directory of one profile and its apns-prod.pkcs12, if any.
 
     ``content_sha256`` hashes the file's bytes (None when absent or unreadable);
-    ``leaf_sha256`` is the leaf certificate's fingerprint (None when it cannot be inspected).
+    ``leaf_sha256`` and ``leaf_not_after`` are the leaf certificate's fingerprint and end of
+    validity (None when it cannot be inspected).
     """
 
     cell: str
@@ -59,6 +61,7 @@ class NodeCopy:
     present: bool
     content_sha256: str | None = None
     leaf_sha256: str | None = None
+    leaf_not_after: float | None = None
     mtime: float | None = None
     manager_node: bool = False
 
@@ -78,13 +81,17 @@ class ProfileScan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CellReport:
-    """The rollout checks of one cell (node -> 0/1 maps; the dmgr's own node is left out)."""
+    """The rollout checks of one cell (node -> 0/1 maps; the dmgr's own node is left out).
+
+    ``forgotten`` names the nodes that miss out on the rollout (see :func:`forgotten_nodes`).
+    """
 
     cell: str
     dmgr_profile: str
     distinct: int
     missing: Mapping[str, int]
     sync_pending: Mapping[str, int]
+    forgotten: tuple[str, ...] = ()
 
 
 def scan_profile(
@@ -134,21 +141,23 @@ def _scan_node(cell: str, node_dir: Path, secret: bytes | None, read_bytes: Read
         return absent
     except OSError:
         return replace(absent, present=True)  # there, but cannot be compared
+    leaf = _leaf(data, secret)
     return replace(
         absent,
         present=True,
         content_sha256=hashlib.sha256(data).hexdigest(),
-        leaf_sha256=_leaf_sha256(data, secret),
+        leaf_sha256=None if leaf is None else leaf.sha256,
+        leaf_not_after=None if leaf is None else leaf.not_after,
         mtime=mtime,
     )
 
 
-def _leaf_sha256(data: bytes, secret: bytes | None) -> str | None:
+def _leaf(data: bytes, secret: bytes | None) -> CertificateInfo | None:
     try:
         infos = inspect_certificates(data, secret)
     except CertificateError:
         return None
-    return next((info.sha256 for info in infos if info.is_leaf), None)
+    return next((info for info in infos if info.is_leaf), None)
 
 
 def is_dmgr_candidate(scan: ProfileScan, cell: str) -> bool:
@@ -170,14 +179,38 @@ def pick_dmgr(scans: Sequence[ProfileScan], cell: str) -> ProfileScan | None:
     return max(candidates, key=rank, default=None)  # max keeps the first of equals
 
 
-def distinct_leaves(copies: Sequence[NodeCopy]) -> int:
-    """Different certificates among present copies: by leaf fingerprint, else by file content."""
-    identities = {
-        copy.leaf_sha256 or f"file:{copy.content_sha256}"
+def _identities(copies: Sequence[NodeCopy]) -> dict[str, str]:
+    """node -> what it holds: the leaf fingerprint, else the file content; unreadable ones out."""
+    return {
+        copy.node: copy.leaf_sha256 or f"file:{copy.content_sha256}"
         for copy in copies
         if copy.present and not copy.manager_node and (copy.leaf_sha256 or copy.content_sha256)
     }
-    return len(identities)
+
+
+def distinct_leaves(copies: Sequence[NodeCopy]) -> int:
+    """Different certificates among present copies: by leaf fingerprint, else by file content."""
+    return len(set(_identities(copies).values()))
+
+
+def forgotten_nodes(copies: Sequence[NodeCopy]) -> list[str]:
+    """Nodes left out of a rollout: no file, or not the cell's newest certificate.
+
+    The newest is the leaf that ends last; copies that cannot be inspected rank lowest, and
+    among equals the first node (by name) wins, so that several certificates always name at
+    least one node.
+    """
+    held = _identities(copies)
+    ends = {
+        held[copy.node]: copy.leaf_not_after
+        for copy in copies
+        if copy.node in held and copy.leaf_not_after is not None
+    }
+    ranked = sorted(held.items())
+    newest = max(ranked, key=lambda item: ends.get(item[1], -math.inf))[1] if ranked else None
+    behind = {node for node, identity in held.items() if identity != newest}
+    missing = {node for node, flag in missing_copies(copies).items() if flag}
+    return sorted(behind | missing)
 
 
 def missing_copies(copies: Sequence[NodeCopy]) -> dict[str, int]:
@@ -217,6 +250,7 @@ def cell_reports(scans: Sequence[ProfileScan]) -> list[CellReport]:
                 distinct=distinct_leaves(master),
                 missing=MappingProxyType(missing_copies(master)),
                 sync_pending=MappingProxyType(sync_pending(master, synced)),
+                forgotten=tuple(forgotten_nodes(master)),
             )
         )
     return reports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from stproxy_monitor.cell import (
     cell_reports,
     copy_in_use,
     distinct_leaves,
+    forgotten_nodes,
     is_dmgr_candidate,
     missing_copies,
     pick_dmgr,
@@ -98,6 +100,35 @@ def test_completed_rollout_leaves_only_the_unsynchronized_node(
     assert report.distinct == 1
     assert dict(report.missing) == {"stproxyNode1": 0, "stproxyNode2": 0, "stproxyNode3": 0}
     assert dict(report.sync_pending) == {"stproxyNode1": 0, "stproxyNode2": 1}
+
+
+def test_fixture_cell_names_the_forgotten_nodes(cert_manifest: dict[str, Any]) -> None:
+    """node2 (older certificate) and node3 (no file) are the nodes the rollout forgot."""
+    report = cell_reports(_scans(cert_manifest["profiles"], _password(cert_manifest)))[0]
+    assert report.forgotten == ("stproxyNode2", "stproxyNode3")
+
+
+def test_forgotten_nodes_are_those_without_the_newest_certificate() -> None:
+    """The leaf that ends last is the rollout's target, whatever the node names' order."""
+    copies = [
+        replace(_copy("nodeA", leaf="old"), leaf_not_after=100.0),
+        replace(_copy("nodeB", leaf="new"), leaf_not_after=200.0),
+        replace(_copy("nodeC", leaf="new"), leaf_not_after=200.0),
+        _copy("nodeD", present=False),
+        _copy("manager", manager=True, leaf="other"),
+    ]
+    assert forgotten_nodes(copies) == ["nodeA", "nodeD"]
+    assert forgotten_nodes(copies[1:3]) == []
+
+
+def test_forgotten_nodes_without_readable_leaves_still_name_one() -> None:
+    """Copies compared by content only: the first node is taken as the target, others named."""
+    copies = [
+        _copy("node1", content="a", leaf=None),
+        _copy("node2", content="b", leaf=None),
+        _copy("node3", content="a", leaf=None),
+    ]
+    assert forgotten_nodes(copies) == ["node2"]
 
 
 def test_manager_node_is_never_reported_missing(cert_manifest: dict[str, Any]) -> None:
