@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -87,7 +88,8 @@ class CertificateMonitor:
         ]
         sources += [
             CertificateSource(
-                path=os.path.join(p.path, PROFILE_GLOB),
+                # The profile path is literal: escape [ * ? so that only PROFILE_GLOB globs.
+                path=os.path.join(glob.escape(p.path), PROFILE_GLOB),
                 password=password_source(p.password_file, p.password_env),
             )
             for p in profiles
