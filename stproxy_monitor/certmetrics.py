@@ -5,13 +5,15 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from stproxy_monitor.cell import (
+    CellReport,
     ProfileScan,
     ProfileSpec,
     cell_reports,
@@ -38,6 +40,20 @@ def password_source(password_file: str | None, password_env: str | None) -> Pass
     if password_file is None and password_env is None:
         return None
     return PasswordSource(file=Path(password_file) if password_file else None, env=password_env)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateReading:
+    """One refresh of everything configured, before it becomes metric families.
+
+    ``restart_pending`` maps each server with a seen start and a known certificate file to 0/1
+    (the first log of a server, by path, wins).
+    """
+
+    snapshot: CertificateSnapshot
+    scans: tuple[ProfileScan, ...]
+    cells: tuple[CellReport, ...]
+    restart_pending: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,38 +127,43 @@ class CertificateMonitor:
             and not any(ch in certificates[0].path for ch in "*?[")
         )
 
-    def view(self, now: float, logs: Snapshot) -> CertificateView:
-        """Refresh (only changed files are re-read) and render rows and families."""
+    def read(self, logs: Snapshot) -> CertificateReading:
+        """Refresh (only changed files are re-read) and run the cell and restart checks."""
         snapshot = self._cache.refresh()
         scans = [
             scan_profile(spec, read_bytes=self._read, environ=self._environ) for spec in self._specs
         ]
-        rows = list(_rows(snapshot))
-        families = [
-            *_read_families(snapshot),
-            *_cell_families(scans),
-            self._restart_family(snapshot, scans, logs),
-        ]
-        return CertificateView(rows=rows, families=families)
-
-    def _restart_family(
-        self, snapshot: CertificateSnapshot, scans: list[ProfileScan], logs: Snapshot
-    ) -> Metric:
-        """restart_pending{server}: the certificate in use changed after the last start."""
-        family = GaugeMetricFamily(
-            "stproxy_apns_certificate_restart_pending",
-            "1 where the certificate file in use changed after the server's last start.",
-            labels=("server",),
+        return CertificateReading(
+            snapshot=snapshot,
+            scans=tuple(scans),
+            cells=tuple(cell_reports(scans)),
+            restart_pending=MappingProxyType(self._restarts(snapshot, scans, logs)),
         )
+
+    def view(self, now: float, logs: Snapshot) -> CertificateView:
+        """Refresh and render rows and families."""
+        reading = self.read(logs)
+        families = [
+            *_read_families(reading.snapshot),
+            *_cell_families(reading.cells),
+            _restart_family(reading.restart_pending),
+        ]
+        return CertificateView(rows=list(_rows(reading.snapshot)), families=families)
+
+    def _restarts(
+        self, snapshot: CertificateSnapshot, scans: list[ProfileScan], logs: Snapshot
+    ) -> dict[str, int]:
+        """server -> 1 where the certificate in use changed after the server's last start."""
+        result: dict[str, int] = {}
         for path, totals in sorted(logs.files.items()):
             server = totals.server(path)
             started = logs.servers.get(server)
-            if started is None or started.started is None:
+            if server in result or started is None or started.started is None:
                 continue
             mtime = self._mtime_in_use(snapshot, scans, totals.cell, totals.node)
             if mtime is not None:
-                family.add_metric([server], int(restart_pending(started.started, mtime)))
-        return _dedupe(family)
+                result[server] = int(restart_pending(started.started, mtime))
+        return result
 
     def _mtime_in_use(
         self, snapshot: CertificateSnapshot, scans: list[ProfileScan], cell: str, node: str
@@ -195,7 +216,19 @@ def _read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
     yield errors
 
 
-def _cell_families(scans: list[ProfileScan]) -> Iterator[Metric]:
+def _restart_family(pending: Mapping[str, int]) -> Metric:
+    """restart_pending{server}: the certificate in use changed after the last start."""
+    family = GaugeMetricFamily(
+        "stproxy_apns_certificate_restart_pending",
+        "1 where the certificate file in use changed after the server's last start.",
+        labels=("server",),
+    )
+    for server, value in pending.items():
+        family.add_metric([server], value)
+    return family
+
+
+def _cell_families(reports: Iterable[CellReport]) -> Iterator[Metric]:
     """distinct{cell}, missing{cell,node}, sync_pending{cell,node}."""
     distinct = GaugeMetricFamily(
         "stproxy_apns_certificate_distinct",
@@ -214,23 +247,10 @@ def _cell_families(scans: list[ProfileScan]) -> Iterator[Metric]:
         "differ (full resynchronize not done).",
         labels=("cell", "node"),
     )
-    for report in cell_reports(scans):
+    for report in reports:
         distinct.add_metric([report.cell], report.distinct)
         for node, value in sorted(report.missing.items()):
             missing.add_metric([report.cell, node], value)
         for node, value in sorted(report.sync_pending.items()):
             pending.add_metric([report.cell, node], value)
     yield from (distinct, missing, pending)
-
-
-def _dedupe(family: Metric) -> Metric:
-    """Keep the first sample of each label set (two logs of one server must not collide)."""
-    seen: set[tuple[tuple[str, str], ...]] = set()
-    samples = []
-    for sample in family.samples:
-        key = tuple(sorted(sample.labels.items()))
-        if key not in seen:
-            seen.add(key)
-            samples.append(sample)
-    family.samples = samples
-    return family
