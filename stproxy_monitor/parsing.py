@@ -144,6 +144,7 @@ class LogParser:
         self.options = options or ParseOptions()
         self._partial = bytearray()
         self._skipping_long_line = False
+        self._skipped_bytes = 0
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
         self._block: dict[str, str] = {}
@@ -172,9 +173,7 @@ class LogParser:
         """End of input (scan): the last line counts even without its newline."""
         batch = Batch()
         if self._partial:
-            self._partial.extend(b"\n")
-            self._parse_lines(bytes(self._partial), now, batch)
-            self._partial.clear()
+            self._parse_lines(self._release_held_line(), now, batch)
         self._emit_pending(now, batch)
         return batch
 
@@ -195,7 +194,7 @@ class LogParser:
         A saved position is the read offset minus this, so that a restart reads them again.
         """
         pending = self._pending.raw_bytes if self._pending is not None else 0
-        return len(self._partial) + pending
+        return len(self._partial) + self._skipped_bytes + pending
 
     def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
         """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
@@ -204,34 +203,39 @@ class LogParser:
         if end < 0:
             self._hold(data, cap, batch)
             return b""
-        head, rest = data[: end + 1], data[end + 1 :]
-        if self._skipping_long_line:
+        done = b""
+        head = data[: end + 1]
+        if self._partial or self._skipping_long_line:
             first = head.find(b"\n")
+            self._hold(head[:first], cap, batch)
+            done = self._release_held_line()
             head = head[first + 1 :]
-            self._skipping_long_line = False
-            chunk = head
-        elif self._partial:
-            first = head.find(b"\n")
-            self._partial.extend(head[: first + 1][: max(0, cap + 1 - len(self._partial))])
-            chunk = bytes(self._partial) + head[first + 1 :]
-            self._partial.clear()
-        else:
-            chunk = head
-        self._hold(rest, cap, batch)
-        return chunk
+        self._hold(data[end + 1 :], cap, batch)
+        return done + _cap_lines(head, cap, batch)
 
     def _hold(self, data: bytes, cap: int, batch: Batch) -> None:
         """Keep an unfinished line, at most cap bytes of it; count a line that overflows."""
-        if self._skipping_long_line or not data:
+        if not data:
+            return
+        if self._skipping_long_line:
+            self._skipped_bytes += len(data)
             return
         room = cap - len(self._partial)
         if len(data) > room:
             self._partial.extend(data[: max(room, 0)])
-            self._partial.extend(b"\n")
+            self._skipped_bytes = len(data) - max(room, 0)
             self._skipping_long_line = True
             batch.long_lines += 1
             return
         self._partial.extend(data)
+
+    def _release_held_line(self) -> bytes:
+        """The held line, now complete (a long one cut to the cap), with its newline."""
+        line = bytes(self._partial) + b"\n"
+        self._partial.clear()
+        self._skipping_long_line = False
+        self._skipped_bytes = 0
+        return line
 
     # -- parsing -------------------------------------------------------------------------
     def _parse_lines(self, chunk: bytes, now: float, batch: Batch) -> None:
@@ -381,6 +385,32 @@ def _next_record(chunk: bytes, pos: int) -> int:
         return 0
     m = _NEXT_RECORD.search(chunk, max(pos - 1, 0))
     return len(chunk) if m is None else m.start() + 1
+
+
+def _cap_lines(lines: bytes, cap: int, batch: Batch) -> bytes:
+    """Whole lines with those longer than cap bytes cut to cap, each counted once.
+
+    A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
+    memchr per tile finds the candidates, so ordinary chunks cost almost nothing.
+    """
+    tile = max(cap // 2, 1)
+    parts: list[bytes] = []
+    copied = tile_start = 0
+    while tile_start < len(lines):
+        if lines.find(b"\n", tile_start, tile_start + tile) >= 0:
+            tile_start += tile
+            continue
+        start = lines.rfind(b"\n", 0, tile_start) + 1
+        end = lines.find(b"\n", tile_start)
+        if end - start > cap:
+            parts.append(lines[copied : start + cap])
+            copied = end
+            batch.long_lines += 1
+        tile_start = end + 1
+    if not parts:
+        return lines
+    parts.append(lines[copied:])
+    return b"".join(parts)
 
 
 def _keyword_line_starts(chunk: bytes, begin: int) -> list[int]:
