@@ -40,9 +40,13 @@ def scan_files(
         None,
     ),
     clock: Callable[[], float],
+    state: State | None = None,
 ) -> State:
-    """Read each stream (rotated files then the live one) through one parser into a State."""
-    state = State()
+    """Read each stream (rotated files then the live one) through one parser into a State.
+
+    ``state`` is the State to fill (a fresh one by default); it is returned.
+    """
+    state = State() if state is None else state
     for live, files in group_streams(paths).items():
         options, server = options_for(live)
         state.register(live, server=server)
