@@ -376,12 +376,17 @@ class LogParser:
         return [self._decode(part) for part in raw.split(b"\n")[:-1][:200]]
 
 
-_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |\*{12} )")
+# A banner opens a header block (a server start), which ends the record before it; the same
+# banner followed by "Log file started at" only opens a file created by rotation, where a
+# record cut by the rotation goes on.
+_BANNER = rb"\*{12} (?![^\n]*\n[ \t]*Log file started at)"
+_BANNER_START = re.compile(_BANNER)
+_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _BANNER + rb")")
 
 
 def _next_record(chunk: bytes, pos: int) -> int:
     """Offset of the next line that starts a record (or a header block), else len(chunk)."""
-    if pos <= 0 and (RECORD_START.match(chunk) or chunk.startswith(b"************ ")):
+    if pos <= 0 and (RECORD_START.match(chunk) or _BANNER_START.match(chunk)):
         return 0
     m = _NEXT_RECORD.search(chunk, max(pos - 1, 0))
     return len(chunk) if m is None else m.start() + 1
