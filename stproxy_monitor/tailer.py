@@ -149,7 +149,9 @@ class LogFollower:
         read = 0
         for position, (name, identity) in enumerate(siblings[found:]):
             if position:
+                # A later rotated file was itself created and rotated away since the last poll.
                 self.cursor = Cursor(identity, 0)
+                self._on_counts(rotations=1)
             read += self._read(name, now)
         return read
 
