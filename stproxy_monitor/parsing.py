@@ -244,28 +244,36 @@ class LogParser:
         for sev in _SEVERITY.findall(b"\n" + chunk):
             batch.severities[sev.decode("ascii")] += 1
         batch.records += sum(batch.severities.values()) - batch.records
-        done = self._continue_pending(chunk, now, batch)
+        # Events come in stream order: a failure when its record ends, after the line events
+        # (certificate lines) of its continuation lines, however the stream was cut.
+        done = self._continue_pending(chunk)
         if self.options.certificate_patterns:
-            starts: list[int] = _all_line_starts(chunk, done)
+            starts: list[int] = _all_line_starts(chunk, 0)
         else:
-            starts = _keyword_line_starts(chunk, done)
+            starts = _keyword_line_starts(chunk, 0)
         for start in starts:
+            if start >= done:
+                self._end_pending(done, len(chunk), now, batch)
             end = chunk.find(b"\n", start)
             line = self._decode(chunk[start:end])
             self._line_events(line, now, batch)
             if start >= done and RECORD_START.match(chunk, start):
                 done = self._record_events(chunk, start, end, line, now, batch)
+        self._end_pending(done, len(chunk), now, batch)
 
-    def _continue_pending(self, chunk: bytes, now: float, batch: Batch) -> int:
+    def _continue_pending(self, chunk: bytes) -> int:
         """Add the chunk's leading continuation lines to a pending record; return where it ends."""
         if self._pending is None:
             return 0
         end = _next_record(chunk, 0)
         self._pending.lines.extend(self._decode_lines(chunk[:end]))
         self._pending.raw_bytes += end
-        if end < len(chunk):
-            self._emit_pending(now, batch)
         return end
+
+    def _end_pending(self, record_end: int, chunk_end: int, now: float, batch: Batch) -> None:
+        """Emit the pending failure if its record ended inside the chunk."""
+        if self._pending is not None and record_end < chunk_end:
+            self._emit_pending(now, batch)
 
     def _record_events(  # noqa: PLR0917 - private hot-path helper
         self, chunk: bytes, start: int, end: int, line: str, now: float, batch: Batch
@@ -289,8 +297,6 @@ class LogParser:
                 since=now,
                 raw_bytes=record_end - start,
             )
-            if record_end < len(chunk):
-                self._emit_pending(now, batch)
             return record_end
         state = _LIFECYCLE.get(message_id)
         if state is not None:
