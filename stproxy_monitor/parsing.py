@@ -382,17 +382,19 @@ class LogParser:
         return [self._decode(part) for part in raw.split(b"\n")[:-1][:200]]
 
 
-# A banner opens a header block (a server start), which ends the record before it; the same
-# banner followed by "Log file started at" only opens a file created by rotation, where a
-# record cut by the rotation goes on.
-_BANNER = rb"\*{12} (?![^\n]*\n[ \t]*Log file started at)"
-_BANNER_START = re.compile(_BANNER)
-_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _BANNER + rb")")
+# A header block (a server start) ends the record before it. Its banner line is the same as
+# the one of the "Log file started at" block that opens a file created by rotation, where a
+# record cut by the rotation goes on; so the block's first own line, the process line, is what
+# ends the record: decided on one line, whatever the reads cut between the two.
+_HEADER_PROCESS_LINE = rb"WebSphere Platform "
+_NEXT_RECORD = re.compile(
+    rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")"
+)
 
 
 def _next_record(chunk: bytes, pos: int) -> int:
     """Offset of the next line that starts a record (or a header block), else len(chunk)."""
-    if pos <= 0 and (RECORD_START.match(chunk) or _BANNER_START.match(chunk)):
+    if pos <= 0 and (RECORD_START.match(chunk) or chunk.startswith(_HEADER_PROCESS_LINE)):
         return 0
     m = _NEXT_RECORD.search(chunk, max(pos - 1, 0))
     return len(chunk) if m is None else m.start() + 1
