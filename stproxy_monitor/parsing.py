@@ -19,7 +19,6 @@ from stproxy_monitor.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
-_START_BANNER = b"************ Start Display Current Environment"
 _SEVERITY = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
 _HEADER = re.compile(
     r"^\[(?P<ts>[^\]]+)\] [0-9a-fA-F]{8} .{13} (?P<sev>[A-Z])(?: (?P<rest>.*))?$", re.DOTALL
@@ -126,6 +125,9 @@ class Batch:
     long_lines: int = 0
     unparsed_timestamps: int = 0
     records: int = 0
+    # Severities of the records after each ProcessHeader event, one Counter per header in
+    # order (the rest of `severities` came before the first): a header renames what follows.
+    header_segments: list[Counter[str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -200,20 +202,16 @@ class LogParser:
     def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
         """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
         cap = self.options.max_line_bytes
-        done = b""
-        if self._partial and (RECORD_START.match(data) or data.startswith(_START_BANNER)):
-            # A line never goes on with a new record: the file that held its start was
-            # replaced (deleted, truncated) before the line was finished.
-            done = self._release_held_line()
         end = data.rfind(b"\n")
         if end < 0:
             self._hold(data, cap, batch)
-            return done
+            return b""
+        done = b""
         head = data[: end + 1]
         if self._partial or self._skipping_long_line:
             first = head.find(b"\n")
             self._hold(head[:first], cap, batch)
-            done += self._release_held_line()
+            done = self._release_held_line()
             head = head[first + 1 :]
         self._hold(data[end + 1 :], cap, batch)
         return done + _cap_lines(head, cap, batch)
@@ -246,8 +244,7 @@ class LogParser:
     def _parse_lines(self, chunk: bytes, now: float, batch: Batch) -> None:
         """Parse complete lines: count severities in C, look closely only at keyword lines."""
         batch.lines += chunk.count(b"\n")
-        for sev in _SEVERITY.findall(b"\n" + chunk):
-            batch.severities[sev.decode("ascii")] += 1
+        batch.severities.update(_severities(chunk))
         batch.records += sum(batch.severities.values()) - batch.records
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
@@ -256,15 +253,20 @@ class LogParser:
             starts: list[int] = _all_line_starts(chunk, 0)
         else:
             starts = _keyword_line_starts(chunk, 0)
+        headers: list[int] = []
         for start in starts:
             if start >= done:
                 self._end_pending(done, len(chunk), now, batch)
             end = chunk.find(b"\n", start)
             line = self._decode(chunk[start:end])
-            self._line_events(line, now, batch)
+            if self._line_events(line, now, batch):
+                headers.append(start)
             if start >= done and RECORD_START.match(chunk, start):
                 done = self._record_events(chunk, start, end, line, now, batch)
         self._end_pending(done, len(chunk), now, batch)
+        for index, start in enumerate(headers):
+            end = headers[index + 1] if index + 1 < len(headers) else len(chunk)
+            batch.header_segments.append(_severities(chunk[start:end]))
 
     def _continue_pending(self, chunk: bytes) -> int:
         """Add the chunk's leading continuation lines to a pending record; return where it ends."""
@@ -330,8 +332,8 @@ class LogParser:
             )
         )
 
-    def _line_events(self, line: str, now: float, batch: Batch) -> None:
-        """Line-level facts: the process header and certificate-status lines."""
+    def _line_events(self, line: str, now: float, batch: Batch) -> bool:
+        """Line-level facts: the process header and certificate-status lines; True for a header."""
         message = _message_of(line)
         if "running with process name" in message:
             m = _PROCESS.search(message)
@@ -339,7 +341,7 @@ class LogParser:
                 batch.events.append(
                     ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
                 )
-            return
+            return m is not None
         block = _IBM_BLOCK.match(message)
         if block:
             self._block_line(block["key"], block["value"], batch)
@@ -349,6 +351,7 @@ class LogParser:
                 event = _pattern_status(found, pattern.date_format)
                 if event is not None:
                     batch.events.append(event)
+        return False
 
     def _block_line(self, key: str, value: str, batch: Batch) -> None:
         """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
@@ -429,6 +432,11 @@ def _cap_lines(lines: bytes, cap: int, batch: Batch) -> bytes:
         return lines
     parts.append(lines[copied:])
     return b"".join(parts)
+
+
+def _severities(chunk: bytes) -> Counter[str]:
+    """Records of whole lines by event type letter (one regex pass in C)."""
+    return Counter(sev.decode("ascii") for sev in _SEVERITY.findall(b"\n" + chunk))
 
 
 def _keyword_line_starts(chunk: bytes, begin: int) -> list[int]:

@@ -101,8 +101,17 @@ class State:
 
     def _apply_events(self, path: str, totals: FileTotals, batch: Batch) -> None:
         """Events in order: a header switches the server label for what follows it."""
-        server = self._servers.setdefault(totals.server(path), ServerTotals())
-        server.severities.update(batch.severities)
+        segments = batch.header_segments
+        before = Counter(batch.severities)
+        for segment in segments:
+            before.subtract(segment)
+        before = +before
+        opens_with_header = bool(batch.events) and isinstance(batch.events[0], ProcessHeader)
+        server = ServerTotals()  # nothing before a leading header: no series for the old label
+        if before or not opens_with_header:
+            server = self._servers.setdefault(totals.server(path), ServerTotals())
+            server.severities.update(before)
+        headers = 0
         for event in batch.events:
             match event:
                 case ProcessHeader():
@@ -112,6 +121,9 @@ class State:
                         event.node,
                     )
                     server = self._servers.setdefault(totals.server(path), ServerTotals())
+                    if headers < len(segments):
+                        server.severities.update(segments[headers])
+                    headers += 1
                 case ApnsFailure():
                     server.failures[event.reason] += 1
                     server.last_failure = event.timestamp
