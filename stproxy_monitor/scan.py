@@ -15,7 +15,8 @@ from stproxy_monitor.collector import MonitorCollector
 from stproxy_monitor.parsing import LogParser, ParseOptions
 from stproxy_monitor.state import State
 
-_ROTATED = re.compile(r"^(?P<stem>.+)_[0-9._-]+(?P<suffix>\.[^.]+)$")
+# Non-greedy stem: SystemOut_18.04.14_13.03.12.log rotates SystemOut.log, not "SystemOut_18.04.14".
+_ROTATED = re.compile(r"^(?P<stem>.+?)_[0-9._-]+(?P<suffix>\.[^.]+)$")
 READ_BYTES = 4 << 20
 
 
