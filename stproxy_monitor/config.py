@@ -103,6 +103,12 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"{name}: not valid YAML: {_yaml_problem(exc)}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from exc
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for scalars that parse but cannot be built
+        # (2001-13-01, !!int 'thirty', !!timestamp 'soon').
+        raise ConfigError([f"{name}: not valid YAML: {exc}"]) from exc
     config = parse_config(data if data is not None else {}, source=name)
     return relative_to(config, Path(os.path.abspath(path)).parent)
 
