@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -235,6 +236,13 @@ class _Checker:
         """A number, optionally > 0 or >= minimum."""
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(where, "must be a number", value)
+            return None
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int beyond any float
+            finite = False
+        if not finite:
+            self.fail(where, "must be a finite number", value)
             return None
         if positive and value <= 0:
             self.fail(where, "must be greater than 0", value)
