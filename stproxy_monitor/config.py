@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import math
 import os
 import re
@@ -305,8 +304,10 @@ def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> Lo
     if "encoding" in item:
         encoding = check.string(f"{where}.encoding", item["encoding"]) or "utf-8"
         try:
-            codecs.lookup(encoding)
-        except LookupError:
+            # A text codec that decodes any bytes with "replace", as the parser does (base64,
+            # rot13 or idna are codecs too, but would raise there).
+            b"\xff\xfe\r\n".decode(encoding, "replace")
+        except (LookupError, UnicodeError, ValueError, TypeError):
             check.fail(
                 f"{where}.encoding",
                 "must be an encoding Python knows, e.g. cp1252",
