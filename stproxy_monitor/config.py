@@ -356,7 +356,7 @@ def _patterns(check: _Checker, where: str, value: object) -> tuple[CertificatePa
             continue
         try:
             regex = re.compile(spec["regex"])
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:  # a{2**32}, deep nesting
             check.fail(f"{place}.regex", f"is not a valid regular expression: {exc}", spec["regex"])
             continue
         if "not_after" not in regex.groupindex:
