@@ -822,6 +822,11 @@ def realistic_log(newline: str = "\n") -> bytes:
         f"{INDENT}java.lang.IllegalStateException: last APNS status was CLFRX0079W",
         "\tat com.example.StatusServlet.doGet(StatusServlet.java:88)",
         record('Monitor self-test: pattern "CLFRX0079W: x" loaded', sev="O", stamp=stamps[11]),
+        record(
+            f"Replaying: [{stamps[11]}] 0000004e APNSService   W   CLFRX0079W: quoted refused",
+            sev="O",
+            stamp=stamps[11],
+        ),
         failure("Connection refused", stamp="99/99/99 99:99:99:999 XYZ"),
         record("CLFRX0042E: community unreachable", sev="E", stamp=stamps[12]),
         failure("", stamp=stamps[13]),
@@ -894,7 +899,7 @@ def test_realistic_log_reference_values() -> None:
             "handshake_failed": 1,
         }
     )
-    assert batch.severities == Counter({"I": 2, "A": 4, "W": 8, "O": 8, "E": 2})
+    assert batch.severities == Counter({"I": 2, "A": 4, "W": 8, "O": 9, "E": 2})
     assert batch.unparsed_timestamps == 1
     assert of_type(batch, ProcessHeader) == [
         ProcessHeader(cell="stproxyCell", node="stproxyNode", server="STProxyServer"),
@@ -903,6 +908,15 @@ def test_realistic_log_reference_values() -> None:
     assert [s.not_after for s in of_type(batch, CertificateStatus)] == [  # type: ignore[attr-defined]
         IBM_STATUS.not_after
     ] * 4
+
+
+def test_split_just_before_a_record_quoted_mid_line() -> None:
+    """A read that ends inside a line quoting another record does not make that quote a record."""
+    cut = REALISTIC.index(b"Replaying: [") + len(b"Replaying: ")
+    expected = whole(REALISTIC)
+    got = split_feed(REALISTIC, [cut])
+    assert got.severities == expected.severities
+    assert got.events == expected.events
 
 
 OPTIONS_WITH_PATTERN = ParseOptions(
