@@ -19,6 +19,7 @@ from stproxy_monitor.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
+_START_BANNER = b"************ Start Display Current Environment"
 _SEVERITY = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
 _HEADER = re.compile(
     r"^\[(?P<ts>[^\]]+)\] [0-9a-fA-F]{8} .{13} (?P<sev>[A-Z])(?: (?P<rest>.*))?$", re.DOTALL
@@ -202,16 +203,20 @@ class LogParser:
     def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
         """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
         cap = self.options.max_line_bytes
+        done = b""
+        if self._partial and (RECORD_START.match(data) or data.startswith(_START_BANNER)):
+            # A line never goes on with a new record: the file that held its start was
+            # replaced (deleted, truncated) before the line was finished.
+            done = self._release_held_line()
         end = data.rfind(b"\n")
         if end < 0:
             self._hold(data, cap, batch)
-            return b""
-        done = b""
+            return done
         head = data[: end + 1]
         if self._partial or self._skipping_long_line:
             first = head.find(b"\n")
             self._hold(head[:first], cap, batch)
-            done = self._release_held_line()
+            done += self._release_held_line()
             head = head[first + 1 :]
         self._hold(data[end + 1 :], cap, batch)
         return done + _cap_lines(head, cap, batch)
@@ -395,9 +400,7 @@ class LogParser:
 # record cut by the rotation goes on; so the block's first own line, the process line, is what
 # ends the record: decided on one line, whatever the reads cut between the two.
 _HEADER_PROCESS_LINE = rb"WebSphere Platform "
-_NEXT_RECORD = re.compile(
-    rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")"
-)
+_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
 
 
 def _next_record(chunk: bytes, pos: int) -> int:
