@@ -149,6 +149,7 @@ class LogParser:
         self._partial = bytearray()
         self._skipping_long_line = False
         self._skipped_bytes = 0
+        self._file_start = False
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
         self._block: dict[str, str] = {}
@@ -181,6 +182,10 @@ class LogParser:
         self._emit_pending(now, batch)
         return batch
 
+    def start_of_file(self) -> None:
+        """The next bytes fed come from the start of another file (rotation, re-creation)."""
+        self._file_start = True
+
     @property
     def has_pending(self) -> bool:
         """True while a CLFRX0079W record may still get continuation lines."""
@@ -204,9 +209,15 @@ class LogParser:
         """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
         cap = self.options.max_line_bytes
         done = b""
-        if self._partial and (RECORD_START.match(data) or data.startswith(_START_BANNER)):
+        first_of_file, self._file_start = self._file_start, False
+        if (
+            first_of_file
+            and self._partial
+            and (RECORD_START.match(data) or data.startswith(_START_BANNER))
+        ):
             # A line never goes on with a new record: the file that held its start was
-            # replaced (deleted, truncated) before the line was finished.
+            # replaced (deleted, truncated) before the line was finished. Only at the start
+            # of another file: inside one file, a read may end just before a quoted record.
             done = self._release_held_line()
         end = data.rfind(b"\n")
         if end < 0:

@@ -102,6 +102,7 @@ class LogFollower:
             cur = self.cursor
         elif cur.identity is not None and st.st_size < cur.offset:
             self._on_counts(truncations=1)
+            self.parser.start_of_file()
             cur = Cursor(identity, 0)
         self.cursor = Cursor(identity, cur.offset)
         read += self._read(self.path, now)
@@ -115,6 +116,7 @@ class LogFollower:
         if self.cursor.identity is not None:
             read = self._drain_renamed(now, self.cursor)
             self._on_counts(rotations=1)
+            self.parser.start_of_file()
             self.cursor = Cursor(None, 0)
         self._on_facts(present=False, size=0, position=0)
         self._emit(self.parser.idle(now, settle_seconds=self._settle))
@@ -128,10 +130,12 @@ class LogFollower:
         ):
             # Same inode, other first bytes: truncated and rewritten in place.
             self._on_counts(truncations=1)
+            self.parser.start_of_file()
             self.cursor = Cursor(new, 0)
             return 0
         read = self._drain_renamed(now, cur)
         self._on_counts(rotations=1)
+        self.parser.start_of_file()
         self.cursor = Cursor(new, 0)
         return read
 
@@ -150,6 +154,7 @@ class LogFollower:
         for position, (name, identity) in enumerate(siblings[found:]):
             if position:
                 # A later rotated file was itself created and rotated away since the last poll.
+                self.parser.start_of_file()
                 self.cursor = Cursor(identity, 0)
                 self._on_counts(rotations=1)
             read += self._read(name, now)
