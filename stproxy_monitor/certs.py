@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -20,6 +21,9 @@ READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
 _PEM_MARKER = b"-----BEGIN"
 _OID_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
 _OID_PKCS7_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
+_END_OF_CONTENTS = b"\x00\x00"
+# What cryptography warns (and then does) when a PKCS#12 is BER rather than DER.
+_BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
 
 
 class Status(IntEnum):
@@ -130,7 +134,7 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> list[x509.Certificate]:
     """Open the PKCS#12 with the password, then without one; the key is dropped at once."""
     for candidate in _password_candidates(password):
         try:
-            bundle = pkcs12.load_pkcs12(data, candidate)
+            bundle = _open_pkcs12(data, candidate)
         except ValueError:
             continue
         certs = [] if bundle.cert is None else [bundle.cert.certificate]
@@ -142,6 +146,17 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> list[x509.Certificate]:
     raise CertificateError(f"PKCS#12 integrity check failed: {wording}", reason="bad_password")
 
 
+def _open_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
+    """load_pkcs12, quiet about BER: it reads BER (and damaged DER) but warns on every call.
+
+    catch_warnings swaps the process-wide filter list; two threads here at once can at worst
+    leave this one narrow filter installed, which is harmless.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_BER_WARNING, category=UserWarning)
+        return pkcs12.load_pkcs12(data, password)
+
+
 def _password_candidates(password: bytes | None) -> list[bytes | None]:
     """The given password first, then none and empty (an unprotected file opens with those)."""
     candidates: list[bytes | None] = [password, None, b""]
@@ -149,11 +164,20 @@ def _password_candidates(password: bytes | None) -> list[bytes | None]:
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:
-    """True when ``data`` is a DER PFX envelope: SEQUENCE { INTEGER 3, ContentInfo, ... }."""
+    """True when ``data`` is a PFX envelope: SEQUENCE { INTEGER 3, ContentInfo, ... }.
+
+    BER as written by some exporters is accepted: an indefinite length (then the data end with
+    its end-of-contents octets), or bytes after the envelope. An envelope longer than the data
+    is a truncated file.
+    """
     outer = _der_header(data, 0)
-    if outer is None or outer[0] != 0x30 or outer[1] + outer[2] != len(data):
+    if outer is None or outer[0] != 0x30:
         return False
-    body = outer[2]
+    _, length, body = outer
+    if length is None and not data.endswith(_END_OF_CONTENTS):
+        return False
+    if length is not None and body + length > len(data):
+        return False
     if data[body : body + 3] != b"\x02\x01\x03":
         return False
     content_info = _der_header(data, body + 3)
@@ -164,15 +188,20 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     return oid in (_OID_PKCS7_DATA, _OID_PKCS7_SIGNED_DATA)
 
 
-def _der_header(data: bytes, offset: int) -> tuple[int, int, int] | None:
-    """(tag, content length, content offset) of the DER element at ``offset``, or None."""
+def _der_header(data: bytes, offset: int) -> tuple[int, int | None, int] | None:
+    """(tag, content length, content offset) of the BER element at ``offset``, or None.
+
+    The length is None for an indefinite length (BER's 0x80).
+    """
     if offset + 2 > len(data):
         return None
     tag, first = data[offset], data[offset + 1]
     if first < 0x80:
         return tag, first, offset + 2
+    if first == 0x80:
+        return tag, None, offset + 2
     size = first & 0x7F
-    if size == 0 or size > 4 or offset + 2 + size > len(data):
+    if size > 4 or offset + 2 + size > len(data):
         return None
     length = int.from_bytes(data[offset + 2 : offset + 2 + size], "big")
     return tag, length, offset + 2 + size

@@ -143,6 +143,50 @@ def test_truncated_pkcs12_is_corrupt_not_bad_password(cert_manifest: dict[str, A
     assert caught.value.reason == "corrupt"
 
 
+def _ber_indefinite(der: bytes) -> bytes:
+    """The same PKCS#12 with its outer SEQUENCE in BER's indefinite-length form."""
+    assert der[0] == 0x30 and der[1] == 0x82, "fixtures have a 2-byte long form length"
+    return b"\x30\x80" + der[4:] + b"\x00\x00"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [_ber_indefinite, lambda der: der + b"\r\n"],
+    ids=["indefinite-length", "trailing-bytes"],
+)
+def test_ber_encoded_pkcs12_is_read_without_a_warning(
+    cert_manifest: dict[str, Any], encode: Any
+) -> None:
+    """A PKCS#12 in BER (as some exporters write it) opens; cryptography's warning stays quiet."""
+    data = encode(_bytes(cert_manifest, "valid"))
+    infos = inspect_certificates(data, cert_manifest["password"].encode())  # warnings are errors
+    _assert_matches(infos, cert_manifest["files"]["valid"], cert_manifest["now"])
+
+
+def test_ber_pkcs12_with_wrong_password_is_bad_password(cert_manifest: dict[str, Any]) -> None:
+    """The BER path keeps the reasons: a wrong password is still bad_password."""
+    data = _ber_indefinite(_bytes(cert_manifest, "valid"))
+    with pytest.raises(CertificateError) as caught:
+        inspect_certificates(data, cert_manifest["wrong_password"].encode())
+    assert caught.value.reason == "bad_password"
+
+
+def test_every_single_byte_damage_gives_a_certificate_error_not_a_warning(
+    cert_manifest: dict[str, Any],
+) -> None:
+    """Damage that makes cryptography fall back to BER (and warn) is still just a reason."""
+    original = _bytes(cert_manifest, "valid")
+    reasons = set()
+    for index in range(len(original)):
+        damaged = bytearray(original)
+        damaged[index] ^= 0x01
+        try:
+            inspect_certificates(bytes(damaged), cert_manifest["password"].encode())
+        except CertificateError as exc:
+            reasons.add(exc.reason)
+    assert reasons == {"bad_password", "corrupt"}
+
+
 @pytest.mark.parametrize("case", ["pem", "der"])
 def test_pem_and_der_need_no_password(cert_manifest: dict[str, Any], case: str) -> None:
     """PEM (several certificates, the first is the leaf) and DER are read without a password."""
