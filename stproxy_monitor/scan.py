@@ -53,6 +53,7 @@ def scan_files(
         state.register(live, server=server)
         parser = LogParser(options)
         for name in files:
+            parser.start_of_file()
             _read_whole(name, parser, state, live, clock())
         state.apply(live, parser.finish(clock()), now=clock())
     return state
