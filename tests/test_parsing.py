@@ -737,6 +737,41 @@ def test_invalid_utf8_in_a_failure_record() -> None:
     assert reasons(batch) == ["connection_refused"]
 
 
+def test_half_line_before_another_files_first_record_is_released() -> None:
+    """At the start of another file, a record start ends the half line the old file left."""
+    parser = LogParser()
+    batches = [parser.feed(record("INFO  [x]- cut sho", sev="O").encode(), NOW)]
+    parser.start_of_file()
+    batches.append(parser.feed(lines(failure("Connection refused")), NOW))
+    batches.append(parser.finish(NOW))
+    total = merge(batches)
+    assert total.severities == Counter({"O": 1, "W": 1})
+    assert reasons(total) == ["connection_refused"]
+
+
+def test_half_line_continued_by_another_file_is_joined() -> None:
+    """At the start of another file, text that is no record start completes the half line."""
+    parser = LogParser()
+    line = failure("Connection refused")
+    batches = [parser.feed(line[:40].encode(), NOW)]
+    parser.start_of_file()
+    batches.append(parser.feed(lines(line[40:]), NOW))
+    batches.append(parser.finish(NOW))
+    assert reasons(merge(batches)) == ["connection_refused"]
+
+
+def test_record_like_text_inside_one_file_does_not_end_the_half_line() -> None:
+    """Within one file, a read starting with record-like text continues the held line."""
+    parser = LogParser()
+    quoted = failure("Connection refused")
+    batches = [parser.feed(record("Replaying: ", sev="O").encode(), NOW)]
+    batches.append(parser.feed(lines(quoted), NOW))
+    batches.append(parser.finish(NOW))
+    total = merge(batches)
+    assert total.severities == Counter({"O": 1})
+    assert total.events == []
+
+
 # --- idle and finish -----------------------------------------------------------------------
 
 

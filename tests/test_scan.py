@@ -168,6 +168,27 @@ def test_rotated_set_split_record_keeps_its_reason() -> None:
     assert sum(together.values()) == sum(per_file.values())
 
 
+def test_rotated_file_ending_mid_line_does_not_swallow_the_next_files_record(
+    tmp_path: Path,
+) -> None:
+    """A rotated file cut mid-line keeps that line apart from the next file's first record."""
+    stamp = "4/16/18 10:23:45:123 UTC"
+    old = tmp_path / "STProxyServer" / "SystemOut_18.04.16_10.23.46.log"
+    live = tmp_path / "STProxyServer" / "SystemOut.log"
+    old.parent.mkdir()
+    old.write_bytes(f"[{stamp}] 00000051 SystemOut     O INFO  [x]- cut in the mid".encode())
+    live.write_bytes(
+        f"[{stamp}] 0000004e APNSService   W   CLFRX0079W: Unable to establish an SSL "
+        "connection to the APNS service Connection refused\n".encode()
+    )
+    samples = scan_json(str(live), str(old))
+    assert by_label(samples, "stproxy_log_messages_total", "severity") == {"O": 1, "W": 1}
+    assert (
+        by_label(samples, "stproxy_apns_connection_failures_total", "reason")["connection_refused"]
+        == 1
+    )
+
+
 def test_scan_as_a_subprocess_in_prometheus_format() -> None:
     """`python -m stproxy_monitor scan` prints the Prometheus exposition of a fixture log."""
     key = "en_US/STProxyServer/SystemOut.log"
