@@ -113,23 +113,40 @@ class Verdict:
 def short_labels(paths: Iterable[str]) -> dict[str, str]:
     """A short, unique name per path: ``<profile>/<node>`` for WebSphere copies, else the name.
 
-    Names that would collide fall back to the whole path.
+    Names that would collide become the shortest trailing parts of their paths that differ.
     """
     short = {path: _short(path) for path in paths}
-    counts: dict[str, int] = {}
-    for label in short.values():
-        counts[label] = counts.get(label, 0) + 1
-    return {path: label if counts[label] == 1 else path for path, label in short.items()}
+    groups: dict[str, list[str]] = {}
+    for path, label in short.items():
+        groups.setdefault(label, []).append(path)
+    for members in groups.values():
+        if len(members) > 1:
+            short.update(_unique_tails(members))
+    return short
 
 
 def _short(path: str) -> str:
-    parts = [part for part in _SEPARATORS.split(path) if part]
+    parts = _parts(path)
     node = node_from_path(path)
     if node and len(parts) >= 7 and parts[-5].casefold() == "cells":
         return f"{parts[-7]}/{node}"
     if len(parts) >= 2 and PurePath(path).suffix == ".log":
         return f"{parts[-2]}/{parts[-1]}"  # the server's directory tells logs apart
     return parts[-1] if parts else path
+
+
+def _unique_tails(paths: Sequence[str]) -> dict[str, str]:
+    """The fewest trailing path parts that tell ``paths`` apart (whole paths at worst)."""
+    parts = {path: _parts(path) for path in paths}
+    for depth in range(2, max(len(p) for p in parts.values()) + 1):
+        tails = {path: "/".join(p[-depth:]) for path, p in parts.items()}
+        if len(set(tails.values())) == len(tails):
+            return tails
+    return {path: path for path in paths}
+
+
+def _parts(path: str) -> list[str]:
+    return [part for part in _SEPARATORS.split(path) if part]
 
 
 def perf_label(text: str) -> str:

@@ -17,6 +17,7 @@ from conftest import CertTree
 
 from stproxy_monitor import cli
 from stproxy_monitor.check import check_command
+from stproxy_monitor.checkrules import perf_label, short_labels
 from stproxy_monitor.config import load_config
 
 NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)
@@ -562,3 +563,24 @@ def test_cli_reports_a_bad_config_as_unknown(tmp_path: Path) -> None:
     assert cli.main(["check", "-c", str(config)], stdout=out, environ={}) == 3
     assert "UNKNOWN" in out.getvalue()
     assert "warn_days: must be a number" in out.getvalue()
+
+
+def test_short_labels_are_unique_and_perfdata_safe() -> None:
+    """Profile/node for WebSphere copies, the file name, else the fewest parts that differ."""
+    labels = short_labels(
+        [
+            "/opt/IBM/WebSphere/AppServer/profiles/Dmgr01/config/cells/c/nodes/n1/apns-prod.pkcs12",
+            "/etc/stproxy/apns prod.p12",
+            "/logs/en_US/STProxyServer/SystemOut.log",
+            "/logs/windows/STProxyServer/SystemOut.log",
+            "/logs/ja/STProxyServer2/SystemOut.log",
+        ]
+    )
+    assert list(labels.values()) == [
+        "Dmgr01/n1",
+        "apns prod.p12",
+        "en_US/STProxyServer/SystemOut.log",
+        "windows/STProxyServer/SystemOut.log",
+        "STProxyServer2/SystemOut.log",
+    ]
+    assert perf_label("apns prod='x'.p12") == "apns_prod_x_.p12"
