@@ -57,23 +57,23 @@ def certificate_part(
     findings = [
         _unreadable(labels[path], status) for path, status in files.items() if not status.read_ok
     ]
-    perfdata = []
+    days: dict[str, float] = {}
     for path, infos in by_path.items():
-        finding, days = _file_finding(labels[path], infos, now, limits)
+        finding, days[labels[path]] = _file_finding(labels[path], infos, now, limits)
         findings.append(finding)
-        perfdata.append(_days_perf(f"days_left_{perf_label(labels[path])}", days, limits))
-    if not perfdata:
-        return Part(findings=tuple(f for f in findings if f.status != Status.OK))
-    soonest = min(perfdata, key=lambda perf: perf.value)
+    problems = tuple(f for f in findings if f.status != Status.OK)
+    if not days:
+        return Part(findings=problems)
+    soonest = min(days, key=days.__getitem__)
     summary = (
-        f"{plural(len(rows), 'certificate')} in {plural(len(by_path), 'file')}, soonest ends in "
-        f"{soonest.value:.1f} days ({soonest.label.removeprefix('days_left_')})"
+        f"{plural(len(rows), 'certificate')} in {plural(len(days), 'file')}, soonest ends in "
+        f"{days[soonest]:.1f} days ({soonest})"
     )
-    return Part(
-        findings=tuple(f for f in findings if f.status != Status.OK),
-        perfdata=(_days_perf("days_left_min", soonest.value, limits), *perfdata),
-        summary=summary,
-    )
+    perfdata = [
+        _days_perf(f"days_left_{perf_label(label)}", d, limits) for label, d in days.items()
+    ]
+    minimum = _days_perf("days_left_min", days[soonest], limits)
+    return Part(findings=problems, perfdata=(minimum, *perfdata), summary=summary)
 
 
 def _unreadable(label: str, status: FileStatus) -> Finding:
