@@ -8,6 +8,7 @@ port, is stopped at teardown even on failure, and its log is attached to failing
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import math
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -29,7 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import bcrypt
 import pytest
+import trustme
 import yaml
 from conftest import ATTACHED_FILES, load_cert_generator
 
@@ -39,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 DEPLOY = REPO / "deploy"
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
+PROMETHEUS_TLS_YML = DEPLOY / "prometheus" / "prometheus-tls.yml"
 RULES = DEPLOY / "prometheus" / "rules" / "stproxy-monitor.rules.yml"
 ALERTMANAGER_YML = DEPLOY / "alertmanager" / "alertmanager.yml"
 DASHBOARD = DEPLOY / "grafana" / "stproxy-monitor-dashboard.json"
@@ -68,6 +73,7 @@ CAUSES = {
 }
 # Grafana's built-in interval variables, as Grafana would fill them in for this dashboard.
 GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+SCRAPE_USER = "prometheus"  # the basic_auth username of prometheus-tls.yml
 EXPIRY_DAYS = "stproxy_apns_certificate_expiry_days"
 NOT_AFTER = "stproxy_apns_certificate_not_after_timestamp_seconds"
 T = TypeVar("T")
@@ -1044,3 +1050,157 @@ def test_every_dashboard_query_returns_data(
             {"query": expr, "start": str(end - 30), "end": str(end), "step": "1"},
         )
         assert answer["status"] == "success" and answer["data"]["result"], (title, answer)
+
+
+# -- TLS and basic auth -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for both sides: the daemon's server certificate, Prometheus' client one."""
+
+    server_ca: Path
+    server_cert: Path
+    server_key: Path
+    client_ca: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_tls_files(root: Path) -> TLSFiles:
+    """A CA for the daemon's certificate (for localhost) and another for Prometheus' client one."""
+    server_ca, client_ca = trustme.CA(), trustme.CA()
+    server, client = server_ca.issue_cert("localhost"), client_ca.issue_cert("prometheus")
+    files = TLSFiles(
+        *(root / f"{name}.pem" for name in ("server-ca", "server", "server-key")),
+        *(root / f"{name}.pem" for name in ("client-ca", "client", "client-key")),
+    )
+    server_ca.cert_pem.write_to_path(str(files.server_ca))
+    server.cert_chain_pems[0].write_to_path(str(files.server_cert))
+    server.private_key_pem.write_to_path(str(files.server_key))
+    client_ca.cert_pem.write_to_path(str(files.client_ca))
+    client.cert_chain_pems[0].write_to_path(str(files.client_cert))
+    client.private_key_pem.write_to_path(str(files.client_key))
+    return files
+
+
+def https_ok(url: str, files: TLSFiles, password: str) -> bool:
+    """True when GET `url` over TLS, with the client certificate and basic auth, answers 200."""
+    context = ssl.create_default_context(cafile=str(files.server_ca))
+    context.load_cert_chain(str(files.client_cert), str(files.client_key))
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    token = base64.b64encode(f"{SCRAPE_USER}:{password}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    try:
+        with opener.open(request, timeout=5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def own_servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Servers]:
+    """Servers for one test, stopped at its end; their output goes into its failure report."""
+    registry = Servers(tmp_path / "servers")
+    try:
+        with registry.attached(request):
+            yield registry
+    finally:
+        registry.stop_all()
+
+
+def test_prometheus_scrapes_the_daemon_over_tls_with_basic_auth(
+    own_servers: Servers, tmp_path: Path, cert_manifest: dict[str, Any]
+) -> None:
+    """prometheus-tls.yml's job scrapes over mutual TLS with basic auth; bad credentials fail."""
+    files = make_tls_files(tmp_path)
+    password = "scrape-" + os.urandom(8).hex()
+    (tmp_path / "scrape.pass").write_text(password + "\n", encoding="utf-8")
+    (tmp_path / "wrong.pass").write_text("not-" + password + "\n", encoding="utf-8")
+    # Cost 4 keeps the test fast; the daemon checks the hash exactly as with cost 12.
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web_config = write_yaml(
+        tmp_path / "web-config.yml",
+        {
+            "tls_server_config": {
+                "cert_file": str(files.server_cert),
+                "key_file": str(files.server_key),
+                "client_auth_type": "RequireAndVerifyClientCert",
+                "client_ca_file": str(files.client_ca),
+                "min_version": "TLS12",
+            },
+            "basic_auth_users": {SCRAPE_USER: digest},
+        },
+    )
+    expiring = cert_manifest["files"]["expiring"]
+    certificates = [{"path": expiring["path"], "password_file": expiring["password_file"]}]
+
+    def ready(server: Server) -> bool:
+        return https_ok(f"https://localhost:{server.port}/-/ready", files, password)
+
+    def command(workdir: Path, port: int) -> list[str]:
+        config = {"listen": f"127.0.0.1:{port}", "certificates": certificates}
+        path = write_yaml(workdir / "stproxy-monitor.yml", config)
+        run = [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(path)]
+        return [*run, "--web.config.file", str(web_config)]
+
+    daemon = own_servers.start("daemon-tls", command, ready=ready, env=daemon_env())
+
+    template = load_yaml(PROMETHEUS_TLS_YML)
+    job = scrape_job(template, f"localhost:{daemon.port}")
+    assert job["scheme"] == "https" and job["tls_config"]["insecure_skip_verify"] is False
+    assert job["basic_auth"]["username"] == SCRAPE_USER
+    job["basic_auth"] |= {"password_file": str(tmp_path / "scrape.pass")}
+    job["tls_config"] |= {
+        "ca_file": str(files.server_ca),
+        "cert_file": str(files.client_cert),
+        "key_file": str(files.client_key),
+    }
+    wrong_password = job | {
+        "job_name": "wrong-password",
+        "basic_auth": job["basic_auth"] | {"password_file": str(tmp_path / "wrong.pass")},
+    }
+    no_client_cert = job | {
+        "job_name": "no-client-cert",
+        "tls_config": {
+            k: v for k, v in job["tls_config"].items() if k not in ("cert_file", "key_file")
+        },
+    }
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [job, wrong_password, no_client_cert],
+    }
+    prometheus = start_prometheus(own_servers, "prometheus-tls", config)
+
+    def targets() -> dict[str, dict[str, Any]]:
+        answer = get_json(prometheus.url("/api/v1/targets"), {"state": "active"})
+        return {t["labels"]["job"]: t for t in answer["data"]["activeTargets"]}
+
+    wait_until(
+        lambda: (
+            {j: t["health"] for j, t in targets().items()}
+            == {JOB: "up", "wrong-password": "down", "no-client-cert": "down"}
+        ),
+        what="the TLS target up and the other two down",
+    )
+    found = targets()
+    assert found[JOB]["scrapeUrl"] == f"https://localhost:{daemon.port}/metrics"
+    assert found[JOB]["labels"]["instance"] == INSTANCE
+    assert found[JOB]["lastError"] == ""
+    assert "401" in found["wrong-password"]["lastError"]
+    assert found["no-client-cert"]["lastError"]
+    answer = get_json(
+        prometheus.url("/api/v1/query"),
+        {
+            "query": series(
+                EXPIRY_DAYS,
+                job=JOB,
+                path=expiring["path"],
+                serial=expiring["certificates"][0]["serial"],
+            )
+        },
+    )
+    (sample,) = answer["data"]["result"]
+    assert 19.9 < float(sample["value"][1]) < 20.1
