@@ -265,7 +265,8 @@ class LogWatcher:
                     "node": totals.node,
                     "certificate": certificate_to_json(totals.certificate),
                 }
-            record = file_record(follower.cursor, follower.parser.unconsumed_bytes, **facts)
+            cursor = follower.resume_cursor(follower.parser.unconsumed_bytes)
+            record = file_record(cursor, 0, **facts)
             if record is not None:
                 files[path] = record
         servers = {

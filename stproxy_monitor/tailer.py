@@ -80,6 +80,9 @@ class LogFollower:
         self._listdir = listdir
         self._chunk = chunk_bytes
         self.cursor = cursor or Cursor(None, 0)
+        # Where the file read before the current one ended: bytes the parser still holds may
+        # have come from there (a failure whose first line ended the rotated file).
+        self._previous: Cursor | None = None
         self._settle = settle_seconds
 
     # -- the poll ------------------------------------------------------------------------
@@ -103,6 +106,7 @@ class LogFollower:
         elif cur.identity is not None and st.st_size < cur.offset:
             self._on_counts(truncations=1)
             self.parser.start_of_file()
+            self._previous = None
             cur = Cursor(identity, 0)
         self.cursor = Cursor(identity, cur.offset)
         read += self._read(self.path, now)
@@ -131,6 +135,7 @@ class LogFollower:
             # Same inode, other first bytes: truncated and rewritten in place.
             self._on_counts(truncations=1)
             self.parser.start_of_file()
+            self._previous = None
             self.cursor = Cursor(new, 0)
             return 0
         read = self._drain_renamed(now, cur)
@@ -149,16 +154,31 @@ class LogFollower:
                 self.cursor = Cursor(identity, cur.offset)
                 break
         if found is None:
+            self._previous = None
             return 0
         read = 0
         for position, (name, identity) in enumerate(siblings[found:]):
             if position:
                 # A later rotated file was itself created and rotated away since the last poll.
                 self.parser.start_of_file()
+                self._previous = self.cursor
                 self.cursor = Cursor(identity, 0)
                 self._on_counts(rotations=1)
             read += self._read(name, now)
+        self._previous = self.cursor
         return read
+
+    def resume_cursor(self, unconsumed: int) -> Cursor:
+        """Where a restart must read again: `unconsumed` bytes before the read position.
+
+        Bytes the parser still holds may go back into the file read before the current one;
+        the cursor then points there, and a restart finds that file among the rotated ones.
+        """
+        cur = self.cursor
+        if unconsumed <= cur.offset or self._previous is None:
+            return Cursor(cur.identity, max(0, cur.offset - unconsumed))
+        previous = self._previous
+        return Cursor(previous.identity, max(0, previous.offset - (unconsumed - cur.offset)))
 
     # -- reading -------------------------------------------------------------------------
     def _read(self, name: str, now: float) -> int:
