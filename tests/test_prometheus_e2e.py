@@ -1138,6 +1138,8 @@ def test_prometheus_scrapes_the_daemon_over_tls_with_basic_auth(
     certificates = [{"path": expiring["path"], "password_file": expiring["password_file"]}]
 
     def ready(server: Server) -> bool:
+        if http_ok(server.url("/-/ready")):
+            raise AssertionError("the daemon serves plain HTTP although its web config sets TLS")
         return https_ok(f"https://localhost:{server.port}/-/ready", files, password)
 
     def command(workdir: Path, port: int) -> list[str]:
