@@ -22,6 +22,7 @@ from stproxy_monitor.config import (
     load_config,
     parse_config,
     split_listen,
+    usable_encoding,
 )
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logsetup import configure_logging
@@ -138,8 +139,12 @@ def _problems(err: TextIO, problems: list[str]) -> int:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The config file (if any) with the flags added on top."""
-    config = load_config(args.config) if args.config else parse_config({})
     problems: list[str] = []
+    try:
+        config = load_config(args.config) if args.config else parse_config({})
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        config = parse_config({})
     changes: dict[str, object] = {}
     if args.listen is not None:
         try:
@@ -149,9 +154,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
             problems.append(f"--listen: {exc} (got {args.listen!r})")
     if args.web_config_file:
         changes["web_config_file"] = args.web_config_file
-    logs = config.logs + tuple(LogConfig(path=p) for p in args.log)
-    certs = config.certificates + tuple(CertificateConfig(path=p) for p in args.cert)
-    if not logs and not certs and not config.profiles:
+    # Flag paths are made absolute like config paths: labels must not depend on the cwd.
+    logs = config.logs + tuple(LogConfig(path=os.path.abspath(p)) for p in args.log)
+    certs = config.certificates + tuple(
+        CertificateConfig(path=os.path.abspath(p)) for p in args.cert
+    )
+    if not logs and not certs and not config.profiles and not problems:
         problems.append(
             "nothing to monitor: give --log, --cert or a config file with logs, "
             "certificates or profiles"
@@ -213,11 +221,8 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             tz = ZoneInfo(args.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"--timezone: not an IANA zone (got {args.timezone!r})")
-    if args.encoding:
-        try:
-            "".encode(args.encoding)
-        except LookupError:
-            problems.append(f"--encoding: unknown encoding (got {args.encoding!r})")
+    if args.encoding and not usable_encoding(args.encoding):
+        problems.append(f"--encoding: not a text encoding Python knows (got {args.encoding!r})")
     config = None
     if args.config:
         try:
@@ -274,10 +279,11 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, st
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"UNKNOWN - {problem}", file=out)
+        print(f"STPROXY UNKNOWN - configuration: {exc.problems[0]}", file=out)
+        for problem in exc.problems[1:]:
+            print(problem, file=out)
         return 3
-    from stproxy_monitor.check import check_command  # type: ignore[import-not-found]  # noqa: PLC0415
+    from stproxy_monitor.check import check_command  # noqa: PLC0415
 
     status: int = check_command(config, now=time.time(), environ=env, out=out)
     return status

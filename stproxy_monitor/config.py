@@ -296,6 +296,16 @@ def split_listen(text: str) -> tuple[str, int]:
     return (m["v6"] or m["host"] or ""), port
 
 
+def usable_encoding(encoding: str) -> bool:
+    """A text codec that decodes any bytes with "replace", as the parser does (base64, rot13 or
+    idna are codecs too, but would raise there)."""
+    try:
+        b"\xff\xfe\r\n".decode(encoding, "replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return False
+    return True
+
+
 def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> LogConfig | None:
     """Validate one logs[] entry."""
     path = check.string(f"{where}.path", item.get("path"))
@@ -303,11 +313,7 @@ def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> Lo
     encoding = "utf-8"
     if "encoding" in item:
         encoding = check.string(f"{where}.encoding", item["encoding"]) or "utf-8"
-        try:
-            # A text codec that decodes any bytes with "replace", as the parser does (base64,
-            # rot13 or idna are codecs too, but would raise there).
-            b"\xff\xfe\r\n".decode(encoding, "replace")
-        except (LookupError, UnicodeError, ValueError, TypeError):
+        if not usable_encoding(encoding):
             check.fail(
                 f"{where}.encoding",
                 "must be an encoding Python knows, e.g. cp1252",
