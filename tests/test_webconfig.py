@@ -7,7 +7,9 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
+import yaml
 
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.webconfig import (
@@ -478,3 +480,15 @@ def test_load_of_an_empty_file_is_plain_http(tmp_path: Path) -> None:
     path = tmp_path / "web.yml"
     path.write_text("# nothing yet\n")
     assert load_web_config(str(path)) == WebConfig(source=str(path))
+
+
+def test_shipped_example_is_valid_for_the_daemon() -> None:
+    """deploy/web-config.example.yml passes this validator, and its hash is of "change-me"."""
+    example = Path(__file__).resolve().parents[1] / "deploy" / "web-config.example.yml"
+    config = parse_web_config(yaml.safe_load(example.read_text(encoding="utf-8")))
+    assert config.tls is not None
+    assert config.tls.client_auth_type == "RequireAndVerifyClientCert"
+    assert config.tls.min_version == "TLS12"
+    ((user, hashed),) = config.users
+    assert user == "prometheus"
+    assert bcrypt.checkpw(b"change-me", hashed)
