@@ -19,6 +19,7 @@ from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
 from stproxy_monitor.positions import PositionStore
 from stproxy_monitor.state import Snapshot, State
+from stproxy_monitor.websecurity import PLAIN_HTTP, WebConfigWatcher
 
 log = structlog.get_logger("stproxy_monitor.service")
 
@@ -57,6 +58,9 @@ class Service:
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)
+        # --web.config.file: a bad file raises ConfigError here (exit 2 at start); later changes
+        # to it or to its certificates are picked up per connection and on every tick.
+        self.web = WebConfigWatcher(config.web_config_file) if config.web_config_file else None
         host, port = split_listen(config.listen)
         self.http = MonitorHTTPServer(
             (host, port),
@@ -65,8 +69,12 @@ class Service:
                 ready=self.watcher.ready.is_set,
                 reload=self.reload,
                 landing=self._landing,
+                security=self.web.current if self.web else lambda: PLAIN_HTTP,
             ),
         )
+        self.registry.register(self.http.stats)
+        if self.web is not None:
+            self.registry.register(self.web)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -110,7 +118,9 @@ class Service:
         serve_in_thread(self.http)
 
     def tick(self) -> None:
-        """Main-thread housekeeping: a pending SIGHUP reload."""
+        """Main-thread housekeeping: a pending SIGHUP reload, a changed web config."""
+        if self.web is not None:
+            self.web.refresh()
         if self._reload_requested.is_set():
             self._reload_requested.clear()
             self.reload()
