@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -152,12 +154,29 @@ def _scan_node(cell: str, node_dir: Path, secret: bytes | None, read_bytes: Read
     )
 
 
+_LEAF_CACHE: OrderedDict[bytes, CertificateInfo | None] = OrderedDict()
+_LEAF_CACHE_SIZE = 256
+_LEAF_LOCK = threading.Lock()
+
+
 def _leaf(data: bytes, secret: bytes | None) -> CertificateInfo | None:
+    """The leaf of a node copy; decrypted once per (content, password), not on every scrape."""
+    key = hashlib.sha256(data).digest() + hashlib.sha256(secret or b"").digest()
+    with _LEAF_LOCK:
+        if key in _LEAF_CACHE:
+            _LEAF_CACHE.move_to_end(key)
+            return _LEAF_CACHE[key]
     try:
         infos = inspect_certificates(data, secret)
     except CertificateError:
-        return None
-    return next((info for info in infos if info.is_leaf), None)
+        leaf = None
+    else:
+        leaf = next((info for info in infos if info.is_leaf), None)
+    with _LEAF_LOCK:
+        _LEAF_CACHE[key] = leaf
+        while len(_LEAF_CACHE) > _LEAF_CACHE_SIZE:
+            _LEAF_CACHE.popitem(last=False)
+    return leaf
 
 
 def is_dmgr_candidate(scan: ProfileScan, cell: str) -> bool:
