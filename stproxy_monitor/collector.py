@@ -301,3 +301,11 @@ def file_families(snapshot: Snapshot) -> Iterator[Metric]:
             if value is not None:
                 family.add_metric([path], float(value))
         yield family
+    info = GaugeMetricFamily(
+        "stproxy_monitor_log_info",
+        "Each followed log with the server label its records get (join on path).",
+        labels=("path", "server", "cell", "node"),
+    )
+    for path, totals in sorted(snapshot.files.items()):
+        info.add_metric([path, totals.server(path), totals.cell, totals.node], 1)
+    yield info
