@@ -190,6 +190,9 @@ class LogFollower:
                 handle.seek(offset)
                 while chunk := handle.read(self._chunk):
                     offset += len(chunk)
+                    # Before parsing: a chunk whose events were applied is never read again,
+                    # even if the parser or the state raises on a later one.
+                    self.cursor = Cursor(self.cursor.identity, offset)
                     self._emit(self.parser.feed(chunk, now))
         except FileNotFoundError:
             pass
