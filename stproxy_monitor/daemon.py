@@ -26,7 +26,7 @@ from stproxy_monitor.positions import (
     file_record,
 )
 from stproxy_monitor.state import State
-from stproxy_monitor.tailer import LogFollower
+from stproxy_monitor.tailer import LogFollower, Opener, open_shared
 
 log = structlog.get_logger("stproxy_monitor.daemon")
 _GLOB_CHARS = frozenset("*?[")
@@ -69,8 +69,10 @@ class LogWatcher:
         expand: Callable[[str], list[str]] = glob.glob,
         store: PositionStore | None = None,
         save_interval: float = 5.0,
+        opener: Opener = open_shared,
     ) -> None:
         self._logs = logs
+        self._opener = opener
         self._store = store
         self._save_interval = save_interval
         self._saved = Positions()
@@ -144,6 +146,7 @@ class LogWatcher:
             on_batch=lambda batch: self._apply(path, batch, now()),
             on_facts=lambda **facts: self._state.update_file(path, **facts),
             on_counts=lambda **counts: self._state.count_file(path, **counts),
+            opener=self._opener,
             settle_seconds=self._settle,
         )
         log.info("following", path=path, server=entry.server)
