@@ -278,7 +278,7 @@ class MonitorHandler(BaseHTTPRequestHandler):
 class MonitorHTTPServer(ThreadingHTTPServer):
     """One thread per connection (TLS handshakes happen there too, never in the accept loop)."""
 
-    daemon_threads = True
+    daemon_threads = True  # not joined on close: SIGTERM never waits for idle keep-alives
     allow_reuse_address = True
     request_queue_size = 64
 

@@ -425,6 +425,20 @@ def test_a_connection_closed_without_a_word_is_not_a_refusal(
     assert (served.refused("tls_handshake"), served.refused("timeout")) == (0.0, 0.0)
 
 
+def test_stopping_does_not_wait_for_idle_keep_alive_connections(
+    serve: Callable[..., Served],
+) -> None:
+    """server_close returns while a scraper still holds an idle keep-alive connection."""
+    served = serve(web_config_text(None), Limits(idle_timeout=30))
+    keep = http.client.HTTPConnection("127.0.0.1", served.port, timeout=20)
+    keep.request("GET", "/-/healthy")
+    assert keep.getresponse().read() == b"Healthy\n"
+    served.close()
+    assert keep.sock is not None
+    assert still_open(keep.sock)
+    keep.close()
+
+
 def test_keep_alive_serves_several_requests_on_one_connection(
     serve: Callable[..., Served], tls_files: TLSFiles
 ) -> None:
