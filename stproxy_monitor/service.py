@@ -143,6 +143,9 @@ class Service:
             self.certificates = CertificateMonitor(
                 config.certificates, config.profiles, environ=self._environ
             )
+            if self.web is not None:
+                self.web.refresh()
+            _warn_restart_needed(self.config, config)
             self.config = config
             self._reload_ok = True
             self._reload_time = self._clock()
@@ -171,3 +174,20 @@ class Service:
             self._thread.join(timeout=10)
         self.http.shutdown()
         self.http.server_close()
+
+
+_RESTART_KEYS = (
+    "listen",
+    "web_config_file",
+    "positions_file",
+    "poll_interval",
+    "settle_seconds",
+    "positions_interval",
+)
+
+
+def _warn_restart_needed(old: Config, new: Config) -> None:
+    """Settings a reload cannot change in place: say so instead of ignoring them silently."""
+    for key in _RESTART_KEYS:
+        if getattr(old, key) != getattr(new, key):
+            log.warning("reload_needs_restart", key=key)
