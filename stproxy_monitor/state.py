@@ -17,6 +17,10 @@ from stproxy_monitor.events import (
 )
 from stproxy_monitor.parsing import Batch
 
+# Distinct servers the header blocks of one log may name, and the longest name taken.
+MAX_HEADER_SERVERS = 8
+MAX_SERVER_NAME = 128
+
 
 @dataclass(slots=True)
 class ServerTotals:
@@ -37,6 +41,7 @@ class FileTotals:
 
     configured_server: str | None = None
     header_server: str | None = None
+    header_servers: set[str] = field(default_factory=set)  # every name taken from a header
     cell: str = ""
     node: str = ""
     lines: int = 0
@@ -115,11 +120,12 @@ class State:
         for event in batch.events:
             match event:
                 case ProcessHeader():
-                    totals.header_server, totals.cell, totals.node = (
-                        event.server,
-                        event.cell,
-                        event.node,
-                    )
+                    if _takes_header_server(totals, event.server):
+                        totals.header_server, totals.cell, totals.node = (
+                            event.server,
+                            event.cell,
+                            event.node,
+                        )
                     server = self._servers.setdefault(totals.server(path), ServerTotals())
                     if headers < len(segments):
                         server.severities.update(segments[headers])
@@ -171,6 +177,20 @@ class State:
             }
             files = {path: replace(t) for path, t in self._files.items()}
         return Snapshot(servers=servers, files=files)
+
+
+def _takes_header_server(totals: FileTotals, name: str) -> bool:
+    """Whether a header's server name may become a label: a log names few servers in its life.
+
+    A label value is a series per reason and severity, forever: garbage header blocks naming
+    ever new servers must not grow the exposition without bound.
+    """
+    if name == totals.header_server or name in totals.header_servers:
+        return True
+    if len(name) > MAX_SERVER_NAME or len(totals.header_servers) >= MAX_HEADER_SERVERS:
+        return False
+    totals.header_servers.add(name)
+    return True
 
 
 def _apply_lifecycle(server: ServerTotals, event: ServerLifecycle) -> None:
