@@ -289,7 +289,9 @@ class LogParser:
         if self._pending is None:
             return 0
         end = _next_record(chunk, 0)
-        self._pending.lines.extend(self._decode_lines(chunk[:end]))
+        room = _MAX_RECORD_LINES - len(self._pending.lines)
+        if room > 0:  # a trace that never ends must not grow the record without bound
+            self._pending.lines.extend(self._decode_lines(chunk[:end])[:room])
         self._pending.raw_bytes += end
         return end
 
@@ -403,8 +405,10 @@ class LogParser:
 
     def _decode_lines(self, raw: bytes) -> list[str]:
         """Continuation lines, decoded, at most 200 kept (a record's text is capped too)."""
-        return [self._decode(part) for part in raw.split(b"\n")[:-1][:200]]
+        return [self._decode(part) for part in raw.split(b"\n")[:-1][:_MAX_RECORD_LINES]]
 
+
+_MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over all reads
 
 # A header block (a server start) ends the record before it. Its banner line is the same as
 # the one of the "Log file started at" block that opens a file created by rotation, where a
