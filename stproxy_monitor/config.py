@@ -33,6 +33,7 @@ _TOP_KEYS = frozenset(
         "web_config_file",
         "failure_window_minutes",
         "stale_minutes",
+        "file_events",
     }
 )
 _LOG_KEYS = frozenset(
@@ -84,6 +85,7 @@ class Config:
     max_line_bytes: int = 64 * 1024
     failure_window_minutes: float = 15.0
     stale_minutes: float = 60.0
+    file_events: bool = True
     web_config_file: str | None = None
     logs: tuple[LogConfig, ...] = ()
     certificates: tuple[CertificateConfig, ...] = ()
@@ -156,6 +158,11 @@ def parse_config(data: object, *, source: str = "config") -> Config:
     values: dict[str, Any] = {}
     if "listen" in data:
         values["listen"] = check.listen("listen", data["listen"])
+    if "file_events" in data:
+        if isinstance(data["file_events"], bool):
+            values["file_events"] = data["file_events"]
+        else:
+            check.fail("file_events", "must be true or false", data["file_events"])
     for key in (
         "warn_days",
         "critical_days",

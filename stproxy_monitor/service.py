@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 
 import structlog
 from prometheus_client.registry import CollectorRegistry
+from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
 from stproxy_monitor.certmetrics import CertificateMonitor
@@ -101,6 +102,7 @@ class Service:
             poll_interval=config.poll_interval,
             settle_seconds=config.settle_seconds,
             store=store,
+            observer_factory=Observer if config.file_events else None,
             save_interval=config.positions_interval,
         )
 
