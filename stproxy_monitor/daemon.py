@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from stproxy_monitor.config import LogConfig
@@ -32,15 +40,29 @@ log = structlog.get_logger("stproxy_monitor.daemon")
 _GLOB_CHARS = frozenset("*?[")
 
 
+# Our own reads open and close the logs: those events must not wake the loop again (that
+# spun one core at 100 % while idle). Only events that can mean new bytes or another file count.
+_WAKING_EVENTS = frozenset(
+    {
+        EVENT_TYPE_CREATED,
+        EVENT_TYPE_MODIFIED,
+        EVENT_TYPE_MOVED,
+        EVENT_TYPE_DELETED,
+        EVENT_TYPE_CLOSED,
+    }
+)
+
+
 class _Wake(FileSystemEventHandler):
-    """Any file-system event in a watched directory wakes the loop up."""
+    """A change in a watched directory wakes the loop up (not our own opens and closes)."""
 
     def __init__(self, wake: threading.Event) -> None:
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         """Set the wake-up flag (the loop decides what changed by looking)."""
-        self._wake.set()
+        if event.event_type in _WAKING_EVENTS:
+            self._wake.set()
 
 
 def watch_directory(pattern: str) -> str:
