@@ -321,6 +321,8 @@ class LogWatcher:
             interval = self._poll_interval
             if self._pending_settle():
                 interval = min(interval, self._settle / 4)
+            if any(f.behind for f in self._followers.values()):
+                interval = 0.0  # a catch-up: poll again at once (after a save, if one is due)
             self.wake.wait(interval)
         self.stop()
         self.poll_all()

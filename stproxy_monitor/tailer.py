@@ -14,6 +14,9 @@ from stproxy_monitor.parsing import Batch, LogParser
 
 FINGERPRINT_BYTES = 1024
 CHUNK_BYTES = 1 << 20
+# Bytes one poll reads at most: a long catch-up is many short polls, between which positions
+# are saved and a stop request is seen.
+POLL_BYTES = 16 << 20
 
 Opener = Callable[[str], BinaryIO]
 Stat = Callable[[str], os.stat_result]
@@ -69,6 +72,7 @@ class LogFollower:
         chunk_bytes: int = CHUNK_BYTES,
         cursor: Cursor | None = None,
         settle_seconds: float = 1.0,
+        poll_bytes: int = POLL_BYTES,
     ) -> None:
         self.path = path
         self.parser = parser
@@ -84,10 +88,14 @@ class LogFollower:
         # have come from there (a failure whose first line ended the rotated file).
         self._previous: Cursor | None = None
         self._settle = settle_seconds
+        self._poll_bytes = poll_bytes
+        self._left = poll_bytes
+        self.behind = False  # the last poll stopped at poll_bytes: there is more to read now
 
     # -- the poll ------------------------------------------------------------------------
     def poll(self, now: float) -> int:
-        """Read whatever is new (draining a rotated predecessor first); return bytes read."""
+        """Read what is new, at most poll_bytes (draining rotated files first); bytes read."""
+        self._left, self.behind = self._poll_bytes, False
         try:
             st = self._stat(self.path)
         except FileNotFoundError:
@@ -102,6 +110,8 @@ class LogFollower:
         cur = self.cursor
         if cur.identity is not None and not cur.identity.same_file(identity):
             read += self._rotated(now, cur, identity)
+            if self.behind:  # the rotated files are finished at the next poll
+                return read
             cur = self.cursor
         elif cur.identity is not None and st.st_size < cur.offset:
             self._on_counts(truncations=1)
@@ -111,7 +121,8 @@ class LogFollower:
         self.cursor = Cursor(identity, cur.offset)
         read += self._read(self.path, now)
         self._on_facts(present=True, size=st.st_size, position=self.cursor.offset)
-        self._emit(self.parser.idle(now, settle_seconds=self._settle))
+        if not self.behind:  # at the end of the data: a pending failure may be complete
+            self._emit(self.parser.idle(now, settle_seconds=self._settle))
         return read
 
     def _gone(self, now: float) -> int:
@@ -119,6 +130,8 @@ class LogFollower:
         read = 0
         if self.cursor.identity is not None:
             read = self._drain_renamed(now, self.cursor)
+            if self.behind:
+                return read
             self._on_counts(rotations=1)
             self.parser.start_of_file()
             self.cursor = Cursor(None, 0)
@@ -139,6 +152,8 @@ class LogFollower:
             self.cursor = Cursor(new, 0)
             return 0
         read = self._drain_renamed(now, cur)
+        if self.behind:
+            return read
         self._on_counts(rotations=1)
         self.parser.start_of_file()
         self.cursor = Cursor(new, 0)
@@ -165,6 +180,8 @@ class LogFollower:
                 self.cursor = Cursor(identity, 0)
                 self._on_counts(rotations=1)
             read += self._read(name, now)
+            if self.behind:  # the cursor stays in this file; the next poll finds it again
+                return read
         self._previous = self.cursor
         return read
 
@@ -182,14 +199,16 @@ class LogFollower:
 
     # -- reading -------------------------------------------------------------------------
     def _read(self, name: str, now: float) -> int:
-        """Read from the cursor to the end of `name` in chunks; feed the parser."""
+        """Read from the cursor to the end of `name` (or poll_bytes) in chunks; feed the parser."""
         offset = self.cursor.offset
         start = offset
         try:
             with self._open(name) as handle:
                 handle.seek(offset)
-                while chunk := handle.read(self._chunk):
+                while chunk := handle.read(min(self._chunk, self._left)):
                     offset += len(chunk)
+                    self._left -= len(chunk)
+                    self.behind = self._left <= 0
                     # Before parsing: a chunk whose events were applied is never read again,
                     # even if the parser or the state raises on a later one.
                     self.cursor = Cursor(self.cursor.identity, offset)
