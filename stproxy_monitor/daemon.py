@@ -194,13 +194,12 @@ class LogWatcher:
                 log.exception("poll_failed", path=path)
                 self._state.count_file(path, read_errors=1)
             else:
-                self._check_hpel(path)
+                if follower.cursor.identity is None:  # the file is not there
+                    self._check_hpel(path)
         return total
 
     def _check_hpel(self, path: str) -> None:
         """A missing SystemOut.log next to logdata/*.wbl means HPEL mode: say so."""
-        if self._state_present(path):
-            return
         logdata = Path(path).parent / "logdata"
         try:
             has_wbl = logdata.is_dir() and any(p.suffix == ".wbl" for p in logdata.iterdir())
@@ -209,11 +208,6 @@ class LogWatcher:
         if has_wbl:
             batch = Batch(events=[HpelDetected(path=str(logdata))])
             self._state.apply(path, batch, now=self._clock())
-
-    def _state_present(self, path: str) -> bool:
-        """Whether the last poll found the file."""
-        totals = self._state.snapshot().files.get(path)
-        return bool(totals and totals.present)
 
     # -- watchdog ------------------------------------------------------------------------
     def start_observer(self) -> None:

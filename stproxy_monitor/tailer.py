@@ -91,6 +91,7 @@ class LogFollower:
         self._poll_bytes = poll_bytes
         self._left = poll_bytes
         self.behind = False  # the last poll stopped at poll_bytes: there is more to read now
+        self._unchanged: tuple[int, int, int, int] | None = None  # stat of a file read to its end
 
     # -- the poll ------------------------------------------------------------------------
     def poll(self, now: float) -> int:
@@ -103,6 +104,13 @@ class LogFollower:
         except OSError:
             self._on_counts(read_errors=1)
             return 0
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key == self._unchanged and self.cursor.offset == st.st_size:
+            # Nothing written since the last poll read to the end: no open, no fingerprint
+            # (an idle daemon costs a stat per file per poll).
+            self._emit(self.parser.idle(now, settle_seconds=self._settle))
+            return 0
+        self._unchanged = None
         identity = self._identity(self.path, st)
         if identity is None:
             return 0
@@ -123,6 +131,8 @@ class LogFollower:
         self._on_facts(present=True, size=st.st_size, position=self.cursor.offset)
         if not self.behind:  # at the end of the data: a pending failure may be complete
             self._emit(self.parser.idle(now, settle_seconds=self._settle))
+            if self.cursor.offset == st.st_size:
+                self._unchanged = key
         return read
 
     def _gone(self, now: float) -> int:
