@@ -94,6 +94,13 @@ class Config:
 
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config file; ConfigError lists every problem."""
+    data = read_yaml(path)
+    config = parse_config(data if data is not None else {}, source=str(path))
+    return relative_to(config, Path(os.path.abspath(path)).parent)
+
+
+def read_yaml(path: str | Path) -> object:
+    """The YAML document of a file; ConfigError (file, problem) for anything unreadable."""
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -111,8 +118,7 @@ def load_config(path: str | Path) -> Config:
         # PyYAML's constructors raise these for scalars that parse but cannot be built
         # (2001-13-01, !!int 'thirty', !!timestamp 'soon').
         raise ConfigError([f"{name}: not valid YAML: {exc}"]) from exc
-    config = parse_config(data if data is not None else {}, source=name)
-    return relative_to(config, Path(os.path.abspath(path)).parent)
+    return data
 
 
 def relative_to(config: Config, base: Path) -> Config:

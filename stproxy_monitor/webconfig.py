@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from stproxy_monitor.config import read_yaml
 from stproxy_monitor.errors import ConfigError
 
 CLIENT_AUTH_TYPES = (
@@ -153,19 +151,7 @@ class WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Read and validate a web config file; relative file names are relative to it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError([f"{path}: not valid YAML: {problem}{where}"]) from exc
+    data = read_yaml(path)
     config = parse_web_config({} if data is None else data, source=path)
     return relative_to(config, os.path.dirname(os.path.abspath(path)))
 
