@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import REPO, Clock, Lives, Records, append, rotate
+from support import REPO, Clock, Lives, Records, append, rotate
 
 from stproxy_monitor.config import LogConfig
 from stproxy_monitor.daemon import LogWatcher

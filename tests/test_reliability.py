@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.registry import CollectorRegistry
-from reliability_helpers import REPO, Lives, Records, append, rotate
+from support import REPO, Lives, Records, append, rotate
 
 from stproxy_monitor.collector import MonitorCollector
 from stproxy_monitor.config import LogConfig, load_config

@@ -11,38 +11,22 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from support import (
+    APNS_CLASS,
+    APNS_TEXT,
+    CAUSES,
+    END_BANNER,
+    INDENT,
+    START_BANNER,
+    append,
+    en_us_time,
+)
 
 from stproxy_monitor.parsing import LogParser, ParseOptions
 from stproxy_monitor.state import FileTotals, State
 from stproxy_monitor.tailer import LogFollower, open_shared
 
 SERVER = "STProxyServer"
-INDENT = " " * 33
-APNS_TEXT = "Unable to establish an SSL connection to the APNS service"
-APNS_CLASS = "com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService"
-START_BANNER = "************ Start Display Current Environment ************"
-END_BANNER = "************* End Display Current Environment *************"
-# Reasons and the JDK wordings that produce them (inline text, exception line of the trace).
-CAUSES = {
-    "connection_refused": (
-        "Connection refused: connect",
-        "java.net.ConnectException: Connection refused: connect",
-    ),
-    "timed_out": ("connect timed out", "java.net.SocketTimeoutException: connect timed out"),
-    "unknown_host": (
-        "java.net.UnknownHostException: gateway.push.apple.com",
-        "java.net.UnknownHostException: gateway.push.apple.com",
-    ),
-    "handshake_failed": (
-        "javax.net.ssl.SSLHandshakeException: Remote host closed connection during handshake",
-        "javax.net.ssl.SSLHandshakeException: Remote host closed connection during handshake",
-    ),
-    "certificate_rejected": (
-        "Received fatal alert: certificate_expired",
-        "javax.net.ssl.SSLHandshakeException: Received fatal alert: certificate_expired",
-    ),
-    "other": ("Connection reset", "java.net.SocketException: Connection reset"),
-}
 FRAMES = (
     "\tat java.net.PlainSocketImpl.socketConnect(Native Method)",
     "\tat java.net.Socket.connect(Socket.java:589)",
@@ -62,8 +46,7 @@ class Records:
         """The next timestamp as an en_US JVM writes it: M/d/yy H:mm:ss:SSS z."""
         self.time += timedelta(seconds=1, milliseconds=7)
         self.last_epoch = self.time.timestamp()
-        t = self.time
-        return f"{t.month}/{t.day}/{t:%y} {t.hour}:{t:%M:%S}:{t.microsecond // 1000:03d} UTC"
+        return en_us_time(self.time)
 
     def lines(self, *texts: str) -> bytes:
         """Lines joined with this log's line end."""
@@ -172,12 +155,6 @@ def log_path(tmp_path: Path) -> Path:
 def rec() -> Records:
     """A fresh record writer (LF line ends)."""
     return Records()
-
-
-def append(path: Path, data: bytes) -> None:
-    """Append bytes the way a writer with O_APPEND does."""
-    with open(path, "ab") as handle:
-        handle.write(data)
 
 
 def rotate(path: Path, stamp: str) -> Path:

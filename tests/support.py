@@ -1,26 +1,156 @@
-"""Helpers of the reliability tests: WebSphere records and in-process daemon lives."""
+"""Helpers shared by the tests: ports, polling, the real daemon, /metrics, WebSphere records."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from stproxy_monitor.config import LogConfig
 from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.positions import PositionStore
 from stproxy_monitor.state import State
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
+DAEMON = (sys.executable, "-m", "stproxy_monitor", "run")
+# No proxy from the environment: everything the tests talk to is on the loopback interface.
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# A sample's identity: its name and sorted labels.
+Key = tuple[str, tuple[tuple[str, str], ...]]
+Samples = dict[Key, float]
+
+# Certificate files of fixtures/generate_certs.py: by validity, then by how they are stored.
+VALIDITY_CASES = [
+    "valid",
+    "expiring",
+    "critical",
+    "expired",
+    "not_yet_valid",
+    "short_intermediate",
+]
+CERT_FILE_CASES = [*VALIDITY_CASES, "no_password", "wrong_password", "corrupt", "pem", "der"]
+
+
+# -- ports and polling ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1 (the caller retries if it is taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], T], *, what: str, timeout: float = 20.0, interval: float = 0.05
+) -> T:
+    """Poll `condition` until it returns something true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_ok(url: str) -> bool:
+    """True when GET `url` answers 200."""
+    try:
+        with HTTP.open(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# -- the real daemon --------------------------------------------------------------------------
+
+
+def daemon_env() -> dict[str, str]:
+    """The environment of a daemon subprocess: the package importable from this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def spawn_daemon(*args: str, stderr: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `stproxy-monitor run ARGS` with its stderr written to the file `stderr`."""
+    with stderr.open("wb") as err:
+        return subprocess.Popen(
+            [*DAEMON, *args],
+            cwd=cwd,
+            env=daemon_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+def readiness(process: subprocess.Popen[bytes], port: int) -> str | None:
+    """ "ready" once /-/ready answers 200, "exited" if the process ended, else None."""
+    if process.poll() is not None:
+        return "exited"
+    return "ready" if http_ok(f"http://127.0.0.1:{port}/-/ready") else None
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM (if still running), then SIGKILL when it does not exit within `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
+# -- /metrics ---------------------------------------------------------------------------------
+
+
+def key(name: str, **labels: str) -> Key:
+    """A sample's identity: its name and sorted labels."""
+    return name, tuple(sorted(labels.items()))
+
+
+def parse_samples(text: str) -> Samples:
+    """Samples of a Prometheus text exposition by name and labels."""
+    return {
+        key(sample.name, **sample.labels): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape(port: int) -> Samples:
+    """Every sample of one scrape of the daemon on `port` (the scrape must answer 200)."""
+    with HTTP.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.status == 200
+        return parse_samples(response.read().decode())
+
+
+# -- WebSphere records ------------------------------------------------------------------------
+
 INDENT = " " * 33
 APNS_TEXT = "Unable to establish an SSL connection to the APNS service"
 APNS_CLASS = "com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService"
 START_BANNER = "************ Start Display Current Environment ************"
 END_BANNER = "************* End Display Current Environment *************"
-CAUSES = {  # reason: (inline wording, exception line of the stack trace)
+# Reasons and the JDK wordings that produce them (inline text, exception line of the trace).
+CAUSES = {
     "connection_refused": (
         "Connection refused: connect",
         "java.net.ConnectException: Connection refused: connect",
@@ -30,12 +160,34 @@ CAUSES = {  # reason: (inline wording, exception line of the stack trace)
         "java.net.UnknownHostException: gateway.push.apple.com",
         "java.net.UnknownHostException: gateway.push.apple.com",
     ),
+    "handshake_failed": (
+        "javax.net.ssl.SSLHandshakeException: Remote host closed connection during handshake",
+        "javax.net.ssl.SSLHandshakeException: Remote host closed connection during handshake",
+    ),
     "certificate_rejected": (
         "Received fatal alert: certificate_expired",
         "javax.net.ssl.SSLHandshakeException: Received fatal alert: certificate_expired",
     ),
     "other": ("Connection reset", "java.net.SocketException: Connection reset"),
 }
+
+
+def en_us_time(t: datetime) -> str:
+    """A record time as an en_US JVM writes it (M/d/yy H:mm:ss:SSS z)."""
+    return f"{t.month}/{t.day}/{t:%y} {t.hour}:{t:%M:%S}:{t.microsecond // 1000:03d} UTC"
+
+
+def append(path: Path, data: bytes) -> None:
+    """Append bytes the way a writer with O_APPEND does."""
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def rotate(path: Path, index: int) -> Path:
+    """WebSphere rotation: rename to SystemOut_yy.MM.dd_HH.mm.ss.log (index orders them)."""
+    rotated = path.with_name(f"SystemOut_26.11.29_10.{index // 60:02d}.{index % 60:02d}.log")
+    os.rename(path, rotated)
+    return rotated
 
 
 class Records:
@@ -47,8 +199,7 @@ class Records:
     def stamp(self) -> str:
         """The next timestamp: M/d/yy H:mm:ss:SSS z."""
         self.time += timedelta(seconds=1, milliseconds=7)
-        t = self.time
-        return f"{t.month}/{t.day}/{t:%y} {t.hour}:{t:%M:%S}:{t.microsecond // 1000:03d} UTC"
+        return en_us_time(self.time)
 
     def info(self, text: str = "TRAS0017I: The startup trace state is *=info.") -> bytes:
         """An ordinary I record."""
@@ -87,17 +238,7 @@ class Records:
         return f"{START_BANNER}\nLog file started at: [{self.stamp()}]\n{END_BANNER}\n".encode()
 
 
-def append(path: Path, data: bytes) -> None:
-    """Append as a writer with O_APPEND does."""
-    with open(path, "ab") as handle:
-        handle.write(data)
-
-
-def rotate(path: Path, index: int) -> Path:
-    """WebSphere rotation: rename to SystemOut_yy.MM.dd_HH.mm.ss.log (index orders them)."""
-    rotated = path.with_name(f"SystemOut_26.11.29_10.{index // 60:02d}.{index % 60:02d}.log")
-    os.rename(path, rotated)
-    return rotated
+# -- in-process daemon lives ------------------------------------------------------------------
 
 
 class Clock:
