@@ -9,37 +9,42 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
-from prometheus_client.parser import text_string_to_metric_families
+from support import (
+    APNS_CLASS,
+    APNS_TEXT,
+    DAEMON,
+    END_BANNER,
+    INDENT,
+    START_BANNER,
+    Key,
+    append,
+    daemon_env,
+    en_us_time,
+    free_port,
+    key,
+    parse_samples,
+    readiness,
+    spawn_daemon,
+    stop_process,
+    wait_until,
+)
 
 from stproxy_monitor.cli import main
+from stproxy_monitor.events import REASONS
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[1]
-DAEMON = (sys.executable, "-m", "stproxy_monitor", "run")
 DEADLINE = 20.0
-REASONS = (
-    "connection_refused",
-    "timed_out",
-    "unknown_host",
-    "handshake_failed",
-    "certificate_rejected",
-    "other",
-)
 FAILURES = "stproxy_apns_connection_failures_total"
 MESSAGES = "stproxy_log_messages_total"
 ROTATIONS = "stproxy_monitor_rotations_total"
@@ -48,34 +53,11 @@ PRESENT = "stproxy_monitor_file_present"
 POSITION = "stproxy_monitor_read_position_bytes"
 RELOAD_OK = "stproxy_monitor_config_last_reload_successful"
 LAST_FAILURE = "stproxy_apns_last_connection_failure_timestamp_seconds"
-T = TypeVar("T")
-Key = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def key(name: str, **labels: str) -> Key:
-    """A sample's identity: its name and sorted labels."""
-    return name, tuple(sorted(labels.items()))
-
-
-def wait_until(condition: Callable[[], T], *, what: str, timeout: float = DEADLINE) -> T:
-    """Poll `condition` until it returns something true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 # -- WebSphere records ------------------------------------------------------------------------
 
-INDENT = " " * 33
-APNS_TEXT = "Unable to establish an SSL connection to the APNS service"
-APNS_CLASS = "com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService"
-START_BANNER = "************ Start Display Current Environment ************"
-END_BANNER = "************* End Display Current Environment *************"
+# Wordings other than support.CAUSES: "Name or service not known", "Network is unreachable".
 CAUSES = {  # reason: (inline text, exception line of the stack trace)
     "connection_refused": (
         "Connection refused: connect",
@@ -141,8 +123,7 @@ class WebSphereLog:
     def stamp(self) -> str:
         """The next record time as an en_US JVM writes it (M/d/yy H:mm:ss:SSS z)."""
         self.time += timedelta(seconds=1, milliseconds=7)
-        t = self.time
-        return f"{t.month}/{t.day}/{t:%y} {t.hour}:{t:%M:%S}:{t.microsecond // 1000:03d} UTC"
+        return en_us_time(self.time)
 
     def _book(self, severity: str) -> None:
         """One record of `severity` for the current server (its failure series exist from now)."""
@@ -211,8 +192,7 @@ class WebSphereLog:
     # files --------------------------------------------------------------------------------
     def append(self, data: bytes) -> None:
         """Append bytes as WebSphere does (O_APPEND)."""
-        with open(self.path, "ab") as handle:
-            handle.write(data)
+        append(self.path, data)
 
     def rotate(self) -> Path:
         """Rename to SystemOut_yy.MM.dd_HH.mm.ss.log and start a new file with its block."""
@@ -305,39 +285,6 @@ class Daemon:
         return self.process.wait(timeout=timeout)
 
 
-def parse_samples(text: str) -> dict[Key, float]:
-    """Samples of a Prometheus text exposition by name and labels."""
-    return {
-        key(sample.name, **sample.labels): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the caller retries if it is taken meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def daemon_env() -> dict[str, str]:
-    """The environment of the subprocess: the package importable from the repository."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def _readiness(daemon: Daemon) -> str | None:
-    """ "ready" once /-/ready answers 200, "exited" if the process ended, else None."""
-    if daemon.process.poll() is not None:
-        return "exited"
-    try:
-        return "ready" if daemon.request("/-/ready").status == 200 else None
-    except OSError:
-        return None
-
-
 class DaemonFactory:
     """Starts daemons on free ports; stops every one of them at teardown."""
 
@@ -350,18 +297,13 @@ class DaemonFactory:
         for _ in range(attempts):
             port = free_port()
             stderr_path = self.workdir / f"daemon-{len(self.started)}.stderr"
-            with open(stderr_path, "wb") as stderr:
-                process = subprocess.Popen(
-                    [*DAEMON, *args, "--listen", f"127.0.0.1:{port}"],
-                    cwd=self.workdir,
-                    env=daemon_env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
+            listen = ("--listen", f"127.0.0.1:{port}")
+            process = spawn_daemon(*args, *listen, stderr=stderr_path, cwd=self.workdir)
             daemon = Daemon(process, port, stderr_path)
             self.started.append(daemon)
-            state = wait_until(lambda d=daemon: _readiness(d), what=f"/-/ready on port {port}")
+            state = wait_until(
+                lambda p=process, n=port: readiness(p, n), what=f"/-/ready on port {port}"
+            )
             if state == "ready":
                 return daemon
             if "cannot listen" not in daemon.stderr():
@@ -371,13 +313,7 @@ class DaemonFactory:
     def stop_all(self) -> None:
         """Terminate what still runs (kill after a grace period) and print each stderr."""
         for daemon in self.started:
-            if daemon.process.poll() is None:
-                daemon.process.terminate()
-                try:
-                    daemon.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    daemon.process.kill()
-                    daemon.process.wait(timeout=10)
+            stop_process(daemon.process)
             # Shown by pytest only when the test failed.
             print(f"--- stderr of daemon on port {daemon.port} ---\n{daemon.stderr()}")
 
