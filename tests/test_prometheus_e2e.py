@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import math
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,17 +29,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import bcrypt
 import pytest
+import support
 import trustme
 import yaml
 from conftest import ATTACHED_FILES, load_cert_generator
+from support import (
+    APNS_TEXT,
+    DAEMON,
+    END_BANNER,
+    HTTP,
+    REPO,
+    START_BANNER,
+    daemon_env,
+    en_us_time,
+    free_port,
+    http_ok,
+    stop_process,
+)
+
+from stproxy_monitor.events import REASONS
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 DEPLOY = REPO / "deploy"
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
@@ -54,14 +69,6 @@ FOR_OVERRIDE = "2s"  # every `for:` of the shipped rules, so that alerts pass th
 JOB = "stproxy-monitor"
 INSTANCE = "localhost"  # the shipped relabelling turns target localhost:PORT into this
 LIVE = "STProxyLive"  # the server whose log the test appends failures and a restart to
-REASONS = (
-    "connection_refused",
-    "timed_out",
-    "unknown_host",
-    "handshake_failed",
-    "certificate_rejected",
-    "other",
-)
 # Appended to the live log once Prometheus has scraped its zeros: 6 > 5 failures in 15 minutes
 # make ApnsConnectionFailuresSustained fire (and inhibit ApnsConnectionFailing).
 LIVE_FAILURES = {"certificate_rejected": 3, "handshake_failed": 2, "timed_out": 1}
@@ -76,32 +83,11 @@ GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range":
 SCRAPE_USER = "prometheus"  # the basic_auth username of prometheus-tls.yml
 EXPIRY_DAYS = "stproxy_apns_certificate_expiry_days"
 NOT_AFTER = "stproxy_apns_certificate_not_after_timestamp_seconds"
-T = TypeVar("T")
-
-# No proxy from the environment: everything here is on the loopback interface.
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# Every wait of this module: its own deadline, polling the servers every 0.2 s.
+wait_until = functools.partial(support.wait_until, timeout=DEADLINE, interval=0.2)
 
 
 # -- small helpers ------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], T], *, what: str, timeout: float = DEADLINE) -> T:
-    """Poll `condition` until it returns something true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the caller retries if it is taken meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def binary(*names: str) -> str:
@@ -121,15 +107,6 @@ def get_json(url: str, params: Mapping[str, str] | None = None) -> Any:
         return json.load(response)
 
 
-def http_ok(url: str) -> bool:
-    """True when GET `url` answers 200."""
-    try:
-        with HTTP.open(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def load_yaml(path: Path) -> Any:
     """One YAML document."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -142,18 +119,13 @@ def write_yaml(path: Path, data: Any) -> Path:
     return path
 
 
-def en_us_time(t: datetime) -> str:
-    """A record time as an en_US JVM writes it (M/d/yy H:mm:ss:SSS z)."""
-    return f"{t.month}/{t.day}/{t:%y} {t.hour}:{t:%M:%S}:{t.microsecond // 1000:03d} UTC"
-
-
 def header(cell: str, node: str, server: str) -> str:
     """The environment block WebSphere writes at the top of SystemOut.log."""
     return (
-        "************ Start Display Current Environment ************\n"
+        f"{START_BANNER}\n"
         f"WebSphere Platform 8.5.5.13 [ND 8.5.5.13 cf131750.07] running with process name "
         f"{cell}\\{node}\\{server} and process id 4242\n"
-        "************* End Display Current Environment *************\n"
+        f"{END_BANNER}\n"
     )
 
 
@@ -168,8 +140,7 @@ def started(server: str, at: datetime) -> str:
 def failure(reason: str, at: datetime) -> str:
     """A CLFRX0079W record whose first line names its cause."""
     return (
-        f"[{en_us_time(at)}] 0000004e APNSService   W   CLFRX0079W: Unable to establish an SSL "
-        f"connection to the APNS service {CAUSES[reason]}\n"
+        f"[{en_us_time(at)}] 0000004e APNSService   W   CLFRX0079W: {APNS_TEXT} {CAUSES[reason]}\n"
     )
 
 
@@ -250,13 +221,7 @@ class Servers:
     def stop_all(self) -> None:
         """SIGTERM every server, newest first; SIGKILL what does not exit in 20 s."""
         for server in reversed(self.started):
-            if server.process.poll() is None:
-                server.process.terminate()
-            try:
-                server.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait(timeout=20)
+            stop_process(server.process, grace=20)
 
 
 @pytest.fixture(scope="module")
@@ -269,19 +234,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         registry.stop_all()
 
 
-def daemon_env() -> dict[str, str]:
-    """The daemon's environment: the package importable from this checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
 def start_daemon(servers: Servers, name: str, config: dict[str, Any], *extra: str) -> Server:
     """`stproxy-monitor run -c CONFIG` with `listen: 127.0.0.1:PORT`, waited for until ready."""
 
     def command(workdir: Path, port: int) -> list[str]:
         path = write_yaml(workdir / "stproxy-monitor.yml", config | {"listen": f"127.0.0.1:{port}"})
-        return [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(path), *extra]
+        return [*DAEMON, "-c", str(path), *extra]
 
     return servers.start(
         name, command, ready=lambda s: http_ok(s.url("/-/ready")), env=daemon_env()
