@@ -8,11 +8,8 @@ reports each step.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,14 +18,21 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ATTACHED_FILES, CertTree
-from prometheus_client.parser import text_string_to_metric_families
+from support import (
+    END_BANNER,
+    START_BANNER,
+    Samples,
+    free_port,
+    scrape,
+    spawn_daemon,
+    stop_process,
+)
 
 pytestmark = pytest.mark.e2e
 
 CELL = "stproxyCell"
 SERVER = "STProxyServer"
 DEADLINE = 30.0
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 # -- the daemon ----------------------------------------------------------------------------
@@ -44,15 +48,7 @@ class Daemon:
 
     def scrape(self) -> Samples:
         """Every sample of one scrape (the scrape must succeed: HTTP 200)."""
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert response.status == 200
-            text = response.read().decode()
-        return {
-            (sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
+        return scrape(self.port)
 
     def wait_for(self, what: str, condition: Callable[[Samples], bool]) -> Samples:
         """Scrape until ``condition`` holds; fail with the last values after DEADLINE seconds."""
@@ -74,27 +70,15 @@ class Daemon:
 
     def stop(self) -> None:
         """SIGTERM, then kill after a grace period."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     """The one sample of ``name`` whose labels include ``labels`` (None when there is none)."""
     wanted = set(labels.items())
-    found = [v for (n, have), v in samples.items() if n == name and wanted <= have]
+    found = [v for (n, have), v in samples.items() if n == name and wanted <= set(have)]
     assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
     return found[0] if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -106,14 +90,12 @@ def start_daemon(
 
     def start(config: dict[str, Any]) -> Daemon:
         for attempt in range(3):  # another process may take the free port first
-            port = _free_port()
+            port = free_port()
             path = tmp_path / "stproxy-monitor.yml"
             path.write_text(yaml.safe_dump(config | {"listen": f"127.0.0.1:{port}"}))
             stderr = tmp_path / f"daemon-{attempt}.stderr"
             request.node.stash.setdefault(ATTACHED_FILES, []).append(stderr)
-            with stderr.open("wb") as err:
-                command = [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(path)]
-                process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+            process = spawn_daemon("-c", str(path), stderr=stderr)
             daemon = Daemon(process, port, stderr)
             started.append(daemon)
             try:
@@ -143,10 +125,10 @@ def _start_record(epoch: float) -> str:
 
 def _header(node: str) -> str:
     return (
-        "************ Start Display Current Environment ************\n"
+        f"{START_BANNER}\n"
         "WebSphere Platform 8.5.5.13 [ND 8.5.5.13 cf131750.07] running with process name "
         f"{CELL}\\{node}\\{SERVER} and process id 1\n"
-        "************* End Display Current Environment *************\n"
+        f"{END_BANNER}\n"
     )
 
 

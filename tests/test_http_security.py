@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import http.client
-import os
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 import trustme
 from prometheus_client.registry import CollectorRegistry
 from structlog.testing import capture_logs
+from support import DAEMON, daemon_env, free_port, spawn_daemon
 from tls_helpers import (
     PASSWORD,
     PASSWORD_HASH,
@@ -34,7 +33,6 @@ from stproxy_monitor.httpserver import Endpoints, Limits, MonitorHTTPServer, ser
 from stproxy_monitor.service import Service
 from stproxy_monitor.websecurity import WebConfigWatcher
 
-REPO = Path(__file__).resolve().parents[1]
 Response = tuple[int, dict[str, str], bytes]
 OPEN_WAIT = (BlockingIOError, ssl.SSLWantReadError)
 REFUSED = (ssl.SSLError, ConnectionError)
@@ -533,29 +531,16 @@ def test_service_refuses_a_broken_web_config(tmp_path: Path) -> None:
     ]
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_daemon(tmp_path: Path, web_config: Path, port: int) -> subprocess.Popen[bytes]:
     """Start `stproxy-monitor run` with a web config; its stderr goes to tmp_path/daemon.log."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     cert = tmp_path / "server.pem"
-    with (tmp_path / "daemon.log").open("wb") as log:
-        return subprocess.Popen(
-            [
-                *(sys.executable, "-m", "stproxy_monitor", "run", "--cert", str(cert)),
-                *("--listen", f"127.0.0.1:{port}", "--web.config.file", str(web_config)),
-                *("--log-level", "debug"),
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    return spawn_daemon(
+        *("--cert", str(cert)),
+        *("--listen", f"127.0.0.1:{port}", "--web.config.file", str(web_config)),
+        *("--log-level", "debug"),
+        stderr=tmp_path / "daemon.log",
+        cwd=tmp_path,
+    )
 
 
 def wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -636,11 +621,11 @@ def test_daemon_exits_2_on_a_broken_web_config(tmp_path: Path, tls_files: TLSFil
     )
     result = subprocess.run(
         [
-            *(sys.executable, "-m", "stproxy_monitor", "run", "--cert", str(tls_files.cert)),
+            *(*DAEMON, "--cert", str(tls_files.cert)),
             *("--listen", "127.0.0.1:0", "--web.config.file", str(web)),
         ],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=daemon_env(),
         capture_output=True,
         text=True,
         timeout=60,
