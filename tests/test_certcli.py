@@ -9,22 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CERT_FILE_CASES
 
 from stproxy_monitor.certcli import cert_command
 
-CASES = [
-    "valid",
-    "expiring",
-    "critical",
-    "expired",
-    "not_yet_valid",
-    "short_intermediate",
-    "no_password",
-    "wrong_password",
-    "corrupt",
-    "pem",
-    "der",
-]
+CASES = CERT_FILE_CASES
 
 
 def _run(

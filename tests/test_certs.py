@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import VALIDITY_CASES
 
 from stproxy_monitor.certs import (
     CertificateInfo,
@@ -27,16 +28,7 @@ from stproxy_monitor.certs import (
 from stproxy_monitor.errors import CertificateError
 
 EPSILON_DAYS = 1e-6
-PASSWORD_CASES = [
-    "valid",
-    "expiring",
-    "critical",
-    "expired",
-    "not_yet_valid",
-    "short_intermediate",
-    "dmgr_node1",
-    "dmgr_node2",
-]
+PASSWORD_CASES = [*VALIDITY_CASES, "dmgr_node1", "dmgr_node2"]
 
 
 def _bytes(manifest: dict[str, Any], case: str) -> bytes:

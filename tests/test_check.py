@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import CertTree
+from support import CERT_FILE_CASES
 
 from stproxy_monitor import cli
 from stproxy_monitor.check import check_command
@@ -272,19 +273,7 @@ def test_rotated_files_of_a_glob_are_read_before_the_live_log(
 
 # -- certificates --------------------------------------------------------------------------
 
-FILE_CASES = [
-    "valid",
-    "expiring",
-    "critical",
-    "expired",
-    "not_yet_valid",
-    "short_intermediate",
-    "no_password",
-    "wrong_password",
-    "corrupt",
-    "pem",
-    "der",
-]
+FILE_CASES = CERT_FILE_CASES
 
 
 @pytest.mark.parametrize("case", FILE_CASES)
