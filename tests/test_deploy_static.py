@@ -6,7 +6,6 @@ import ctypes
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -228,13 +228,6 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
         key, _, value = line.partition("=")
         settings.setdefault(key.strip(), []).append(value.strip())
     return settings
-
-
-def free_port() -> int:
-    """An unused TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_tls_files(directory: Path) -> dict[str, Path]:
