@@ -39,6 +39,11 @@ class FileIdentity:
     inode: int
     fingerprint: bytes
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """Device and inode."""
+        return self.device, self.inode
+
     def same_file(self, other: FileIdentity) -> bool:
         """Same device and inode, and the shorter fingerprint is a prefix of the longer."""
         if (self.device, self.inode) != (other.device, other.inode):
@@ -212,8 +217,12 @@ class LogFollower:
         """Read from the cursor to the end of `name` (or poll_bytes) in chunks; feed the parser."""
         offset = self.cursor.offset
         start = offset
+        identity = self.cursor.identity
         try:
             with self._open(name) as handle:
+                opened = _opened_file(handle)
+                if identity is not None and opened not in (None, identity.key):
+                    return 0  # the name now holds another file: the next poll finds ours
                 handle.seek(offset)
                 while chunk := handle.read(min(self._chunk, self._left)):
                     offset += len(chunk)
@@ -242,6 +251,8 @@ class LogFollower:
         """Device, inode and first bytes of a file; None if it vanished meanwhile."""
         try:
             with self._open(name) as handle:
+                if _opened_file(handle) not in (None, (st.st_dev, st.st_ino)):
+                    return None  # renamed between the stat and the open: look again next poll
                 head = handle.read(FINGERPRINT_BYTES)
         except FileNotFoundError:
             return None
@@ -271,6 +282,19 @@ class LogFollower:
             identity = self._identity(path, st)
             if identity is not None:
                 yield path, identity
+
+
+def _opened_file(handle: BinaryIO) -> tuple[int, int] | None:
+    """Device and inode of an open file (None for a handle without one, e.g. a test double).
+
+    A name is looked up again at every open: between a stat and an open WebSphere may have
+    renamed it and created another file under it.
+    """
+    try:
+        st = os.fstat(handle.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def rotated_name_order(path: Path) -> str:
