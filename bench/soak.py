@@ -1,17 +1,18 @@
 """Soak: the real daemon follows a fast-growing, rotating log while it is stopped and killed.
 
-    python bench/soak.py [--duration 180] [--rate 20000] [--rotate-kb 512] [--cycles 3]
+    python bench/soak.py [--duration 180] [--rate 20000] [--rotate-kb 512] [--cycles 3] [--keep 5]
 
 A writer process (`python bench/soak.py writer ...`, started by the run) appends realistic
 WebSphere records to SystemOut.log at --rate records per second: WebSphere rename rotation every
---rotate-kb (SystemOut_yy.MM.dd_HH.mm.ss.log, --keep rotated files kept, never one the daemon has
-not drained), one copy-truncate, one delete and re-create, half-written lines, and now and then a
-failure record split across a rotation. The daemon (`python -m stproxy_monitor run`, positions
+--rotate-kb (SystemOut_yy.MM.dd_HH.mm.ss.log; --keep rotated files kept, as WebSphere does, but
+never one the daemon's saved position has not passed), one copy-truncate, one delete and
+re-create, half-written lines, and now and then a failure record split across a rotation. The daemon (`python -m stproxy_monitor run`, positions
 file saved every 0.5 s) is stopped with SIGTERM and killed with SIGKILL --cycles times each
 mid-stream; rotations happen while it is down. Ground truth is what the writer wrote (CLFRX0079W
 per reason); stproxy_apns_connection_failures_total is summed over the daemon's lives, each life's
 value scraped just before it is stopped. The daemon's own event log (one `apns_failure` line per
-failure it counted) gives the exact count of each life, including what it read after the scrape.
+failure it counted) also gives what a life read after its last scrape (SIGKILL may cut its last
+lines).
 
 Before the copy-truncate and before the delete, the writer pauses until the daemon has read the
 whole file: records written between the daemon's last read and a truncation or deletion are gone
@@ -62,6 +63,7 @@ APNS_CLASS = "com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService"
 APNS_TEXT = "Unable to establish an SSL connection to the APNS service"
 WORDS = ("Chat", "Presence", "Meeting", "Awareness", "Push", "Roster", "Login", "Gateway")
 FAILURE_SHARE = 0.05
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # (thread, logger, type, message, continuation lines): the mix of a busy proxy, with traps.
 ORDINARY = (
     *[(0x9C, "STProxy", "I", "  CLFRX0012I: User {word}{n} logged in", "")] * 3,
@@ -175,6 +177,7 @@ class Writer:
         keep: int,
         seed: int,
         url: str,
+        positions: Path,
     ) -> None:
         self.dir = directory
         self.ctl = ctl
@@ -183,6 +186,9 @@ class Writer:
         self.rotate_bytes = rotate_bytes
         self.keep = keep
         self.url = url
+        self.positions = positions
+        self.generations: list[int] = []  # inode of each SystemOut.log we created, in order
+        self.rotated: list[tuple[Path, int]] = []  # rotated files, oldest first, generation
         self.rng = random.Random(seed)
         self.maker = RecordMaker(self.rng)
         self.handle: BinaryIO | None = None
@@ -202,14 +208,16 @@ class Writer:
             "paused": False,
             "done": False,
         }
-        self.failure_times: list[tuple[float, str, float]] = []
+        self.failure_times: list[tuple[float, str, int]] = []
         self.seq = 0
 
     # -- files ---------------------------------------------------------------------------------
     def _open(self, head: str) -> None:
         """Open SystemOut.log for appending (as the JVM does) and write its first lines."""
         self.handle = open(self.path, "ab", buffering=0)  # noqa: SIM115 - held across writes
-        self.size = os.fstat(self.handle.fileno()).st_size
+        st = os.fstat(self.handle.fileno())
+        self.size = st.st_size
+        self.generations.append(st.st_ino)
         self._write(head)
 
     def _write(self, text: str) -> None:
@@ -230,24 +238,38 @@ class Writer:
         """WebSphere's rotation: rename, then a new file with the 'Log file started' block."""
         assert self.handle is not None
         self.handle.close()
-        os.rename(self.path, self._rotated_name())
+        rotated = self._rotated_name()
+        os.rename(self.path, rotated)
+        self.rotated.append((rotated, len(self.generations) - 1))
         self.status["rotations"] += 1
         self._open(self.maker.started_block())
         self._retention()
 
     def _retention(self) -> None:
-        """Delete the oldest rotated files beyond `keep`, unless the run holds them."""
-        if (self.ctl / "hold").exists():
-            return
-        rotated = sorted(self.dir.glob("SystemOut_*.log"))
-        for old in rotated[: max(0, len(rotated) - self.keep)]:
-            old.unlink()
+        """Delete the oldest rotated files beyond `keep`, only those the daemon has passed."""
+        passed = self._saved_generation()
+        while len(self.rotated) > self.keep and self.rotated[0][1] < passed:
+            self.rotated.pop(0)[0].unlink()
             self.status["deleted_rotated"] += 1
+
+    def _saved_generation(self) -> int:
+        """Which of our files the daemon's saved position is in (-1: none yet)."""
+        try:
+            doc = json.loads(self.positions.read_text())
+            inode = doc["files"][str(self.path)]["inode"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
+        for generation in range(len(self.generations) - 1, -1, -1):  # inodes are reused
+            if self.generations[generation] == inode:
+                return generation
+        return -1
 
     def copytruncate(self) -> None:
         """logrotate's copytruncate, once the daemon has read everything."""
         self._wait_caught_up()
-        shutil.copyfile(self.path, self._rotated_name())
+        copy = self._rotated_name()
+        shutil.copyfile(self.path, copy)
+        self.rotated.append((copy, len(self.generations) - 1))
         os.truncate(self.path, 0)
         self.size = 0
         self.status["copytruncates"] += 1
@@ -296,7 +318,8 @@ class Writer:
     def _book(self, reason: str) -> None:
         """Ground truth: one failure of this reason, written now."""
         self.status["failures"][reason] += 1
-        self.failure_times.append((time.time(), reason, self.maker.now.timestamp()))
+        millis = (self.maker.now - EPOCH) // timedelta(milliseconds=1)  # as the line shows it
+        self.failure_times.append((time.time(), reason, millis))
 
     def _rotation_point(self) -> None:
         """Rotate; one time in ten a failure's first line ends the old file (DOMAIN.md)."""
@@ -524,16 +547,23 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def event_count(self, life: int) -> Counter[str]:
-        """Failures a life counted, from its own event log (exact, even after SIGKILL)."""
-        counts: Counter[str] = Counter()
+    def events(self, life: int) -> Counter[tuple[int, str]]:
+        """Failures a life counted, from its event log: (record time in ms, reason) each."""
+        counts: Counter[tuple[int, str]] = Counter()
         for line in (self.workdir / f"life{life}.log").read_text(errors="replace").splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
             if event.get("event") == "apns_failure":
-                counts[event["reason"]] += 1
+                counts[round(event["record_time"] * 1000), event["reason"]] += 1
+        return counts
+
+    def event_count(self, life: int) -> Counter[str]:
+        """Failures a life counted by reason, from its event log."""
+        counts: Counter[str] = Counter()
+        for (_ms, reason), n in self.events(life).items():
+            counts[reason] += n
         return counts
 
 
@@ -571,12 +601,18 @@ class SoakResult:
     written: Counter[str] = field(default_factory=Counter)
     counted: Counter[str] = field(default_factory=Counter)
     counted_by_events: Counter[str] = field(default_factory=Counter)
+    # Record by record (time written in it, reason): written but counted by no life, and
+    # counted more often than written. A save follows the event lines of what it covers, so
+    # a record cut from a killed life's event log is read again by the next life.
+    lost_records: int = 0
+    extra_records: int = 0
     writer: dict[str, Any] = field(default_factory=dict)
     daemon_rotations: int = 0
     daemon_truncations: int = 0
     lives: int = 0
     term_exit_codes: list[int] = field(default_factory=list)
     term_positions: list[tuple[int, int]] = field(default_factory=list)
+    term_scrape_is_final: list[bool] = field(default_factory=list)
     kills: list[KillRecord] = field(default_factory=list)
     kill_bounds: list[int] = field(default_factory=list)
     peak_rss_kb: int = 0
@@ -589,7 +625,7 @@ class SoakResult:
 
     @property
     def over_count_by_events(self) -> int:
-        """Failures counted twice, by the daemon's own event logs (exact)."""
+        """Failures counted twice, by the daemon's own event logs."""
         return sum(self.counted_by_events.values()) - sum(self.written.values())
 
 
@@ -653,6 +689,7 @@ class Soak:
                 f"--keep={self.keep}",
                 f"--seed={self.seed}",
                 f"--url={self.daemon.url}",
+                f"--positions={self.dir / 'positions.json'}",
             ],
             cwd=self.dir,
             env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -710,15 +747,20 @@ class Soak:
         self.wait_status(lambda s: s["rotations"] >= start + rotations, "rotate", 120)
         self.daemon.start()
         self.daemon.wait_ready()
-        (self.ctl / "hold").unlink()
+
+    def terminate(self) -> None:
+        """Scrape a caught-up daemon, SIGTERM it; its last scrape must be its whole count."""
+        samples = self.daemon.samples()
+        self.end_life(samples)
+        self.result.term_exit_codes.append(self.daemon.stop(signal.SIGTERM))
+        counted = self.daemon.event_count(self.daemon.lives)
+        self.result.term_scrape_is_final.append(counted == failures_by_reason(samples))
 
     def sigterm(self) -> None:
         """Pause the writer half-way through a line, scrape, SIGTERM, check the saved offset."""
-        (self.ctl / "hold").touch()
         status = self.command("pause")
         self.wait_caught_up(status["size"])
-        self.end_life(self.daemon.samples())
-        self.result.term_exit_codes.append(self.daemon.stop(signal.SIGTERM))
+        self.terminate()
         saved = json.loads((self.dir / "positions.json").read_text())["files"][str(self.path)]
         same_file = saved["inode"] == os.stat(self.path).st_ino
         expected = status["size"] - status["half_bytes"]
@@ -728,7 +770,6 @@ class Soak:
 
     def sigkill(self) -> None:
         """Kill half-way between two saves of the positions file, right after a scrape."""
-        (self.ctl / "hold").touch()
         positions = self.dir / "positions.json"
         before = _signature(positions)
         deadline = time.monotonic() + 30
@@ -776,8 +817,7 @@ class Soak:
         assert self.writer is not None
         self.writer.wait(timeout=60)
         self.wait_caught_up(final["size"])
-        self.end_life(self.daemon.samples())
-        self.result.term_exit_codes.append(self.daemon.stop(signal.SIGTERM))
+        self.terminate()
         self._book(final)
         self.result.seconds = time.monotonic() - begun
         return self.result
@@ -796,11 +836,16 @@ class Soak:
         result.written_records = final["records"]
         result.written = Counter({r: n for r, n in final["failures"].items() if n})
         result.lives = self.daemon.lives
+        seen: Counter[tuple[int, str]] = Counter()
         for life in range(1, self.daemon.lives + 1):
-            result.counted_by_events += self.daemon.event_count(life)
-        times = [
-            t for t, _reason, _stamp in json.loads((self.ctl / "failure_times.json").read_text())
-        ]
+            seen += self.daemon.events(life)
+        for (_ms, reason), n in seen.items():
+            result.counted_by_events[reason] += n
+        booked = json.loads((self.ctl / "failure_times.json").read_text())
+        wrote = Counter((millis, reason) for _t, reason, millis in booked)
+        result.lost_records = sum((wrote - seen).values())
+        result.extra_records = sum((seen - wrote).values())
+        times = [t for t, _reason, _millis in booked]
         window = self.positions_interval + 2 * self.poll_interval
         for kill in result.kills:
             result.kill_bounds.append(
@@ -840,13 +885,15 @@ def report(result: SoakResult) -> str:
         f"records written              {result.written_records}",
         f"failures written             {written}  {dict(sorted(result.written.items()))}",
         f"failures counted (scraped)   {counted}  {dict(sorted(result.counted.items()))}",
-        f"failures counted (events)    {sum(result.counted_by_events.values())}",
-        f"lost                         {max(0, written - counted)}",
+        f"failures counted (event log) {sum(result.counted_by_events.values())} (SIGKILL may cut "
+        "the last lines)",
+        f"lost (record by record)      {result.lost_records}",
         f"double counts after SIGKILL  {result.over_count} scraped, "
-        f"{result.over_count_by_events} by events, bound {sum(result.kill_bounds)} "
+        f"{result.extra_records} record by record, bound {sum(result.kill_bounds)} "
         f"({len(result.kills)} kills)",
         f"SIGTERM exit codes           {result.term_exit_codes}",
         f"SIGTERM saved offsets        {result.term_positions} (saved, expected)",
+        f"SIGTERM last scrape = count  {result.term_scrape_is_final}",
         f"rotations (writer / daemon)  {result.writer.get('rotations')} / "
         f"{result.daemon_rotations}, copy-truncates {result.writer.get('copytruncates')}, "
         f"re-creates {result.writer.get('recreates')}, truncations seen "
@@ -870,10 +917,12 @@ def main(argv: list[str] | None = None) -> int:
     writer.add_argument("--keep", type=int, required=True)
     writer.add_argument("--seed", type=int, required=True)
     writer.add_argument("--url", required=True)
+    writer.add_argument("--positions", type=Path, required=True)
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of writing")
     parser.add_argument("--rate", type=float, default=20000.0, help="records per second")
     parser.add_argument("--rotate-kb", type=int, default=512)
     parser.add_argument("--cycles", type=int, default=3, help="SIGTERMs and SIGKILLs each")
+    parser.add_argument("--keep", type=int, default=5, help="rotated files kept")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     args = parser.parse_args(argv)
     if args.command == "writer":
@@ -885,6 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             keep=args.keep,
             seed=args.seed,
             url=args.url,
+            positions=args.positions,
         ).run()
         return 0
     import tempfile  # noqa: PLC0415
@@ -896,6 +946,7 @@ def main(argv: list[str] | None = None) -> int:
         records=int(args.rate * args.duration),
         rotate_bytes=args.rotate_kb * 1024,
         cycles=args.cycles,
+        keep=args.keep,
         progress=lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True),
     )
     try:
