@@ -173,7 +173,11 @@ class Service:
         self._stop.set()
         self.watcher.wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                # A poll reads at most 16 MiB, so this means a stuck file system: say that the
+                # final positions were not saved rather than exit as if they were.
+                log.error("shutdown_timeout", detail="tailer still reading; positions not saved")
         self.http.shutdown()
         self.http.server_close()
 
