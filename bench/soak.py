@@ -46,15 +46,9 @@ from typing import Any, BinaryIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from stproxy_monitor.events import REASONS
+
 REPO = Path(__file__).resolve().parents[1]
-REASONS = (
-    "connection_refused",
-    "timed_out",
-    "unknown_host",
-    "handshake_failed",
-    "certificate_rejected",
-    "other",
-)
 FAILURES = "stproxy_apns_connection_failures_total"
 START_BANNER = "************ Start Display Current Environment ************"
 END_BANNER = "************* End Display Current Environment *************"
