@@ -73,7 +73,8 @@ _REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "no such host",
         ),
     ),
-    ("connection_refused", ("connection refused", "connectexception: connection refused")),
+    # IBM JDKs on AIX: "A remote host refused an attempted connect operation."
+    ("connection_refused", ("connection refused", "refused an attempted connect")),
     ("timed_out", ("timed out", "timeout", "sockettimeoutexception")),
     (
         "handshake_failed",

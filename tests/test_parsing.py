@@ -1021,3 +1021,12 @@ def test_mutated_real_records_never_raise(
     batch = split_feed(data, offsets, ParseOptions(max_line_bytes=256))
     assert set(reasons(batch)) <= set(REASONS)
     assert sum(batch.severities.values()) == batch.records
+
+
+def test_ibm_jdk_refusal_wording_is_connection_refused() -> None:
+    """The IBM JDK's (AIX) wording of a refused connection is classified as connection_refused."""
+    text = (
+        "CLFRX0079W: Unable to establish an SSL connection to the APNS service "
+        "java.net.ConnectException: A remote host refused an attempted connect operation."
+    )
+    assert classify_reason(text) == "connection_refused"
