@@ -143,11 +143,12 @@ def _scan_node(cell: str, node_dir: Path, secret: bytes | None, read_bytes: Read
         return absent
     except OSError:
         return replace(absent, present=True)  # there, but cannot be compared
-    leaf = _leaf(data, secret)
+    digest = hashlib.sha256(data)
+    leaf = _leaf(data, digest.digest(), secret)
     return replace(
         absent,
         present=True,
-        content_sha256=hashlib.sha256(data).hexdigest(),
+        content_sha256=digest.hexdigest(),
         leaf_sha256=None if leaf is None else leaf.sha256,
         leaf_not_after=None if leaf is None else leaf.not_after,
         mtime=mtime,
@@ -159,9 +160,9 @@ _LEAF_CACHE_SIZE = 256
 _LEAF_LOCK = threading.Lock()
 
 
-def _leaf(data: bytes, secret: bytes | None) -> CertificateInfo | None:
+def _leaf(data: bytes, content_digest: bytes, secret: bytes | None) -> CertificateInfo | None:
     """The leaf of a node copy; decrypted once per (content, password), not on every scrape."""
-    key = hashlib.sha256(data).digest() + hashlib.sha256(secret or b"").digest()
+    key = content_digest + hashlib.sha256(secret or b"").digest()
     with _LEAF_LOCK:
         if key in _LEAF_CACHE:
             _LEAF_CACHE.move_to_end(key)

@@ -7,7 +7,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 from stproxy_monitor.parsing import Batch, LogParser
@@ -295,8 +294,3 @@ def _opened_file(handle: BinaryIO) -> tuple[int, int] | None:
     except (AttributeError, OSError, ValueError):
         return None
     return st.st_dev, st.st_ino
-
-
-def rotated_name_order(path: Path) -> str:
-    """Sort key of a rotated file: WebSphere's yy.MM.dd_HH.mm.ss sorts as text."""
-    return path.name
