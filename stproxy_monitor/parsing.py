@@ -15,34 +15,18 @@ from stproxy_monitor.events import (
     ProcessHeader,
     ServerLifecycle,
 )
+from stproxy_monitor.lineindex import RECORD_HEADER, LineIndex, index_lines
 from stproxy_monitor.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
 _START_BANNER = b"************ Start Display Current Environment"
-# Exact: the time field may not cross a line end. (`[^\]]` alone is about 1.6x faster, but then a
-# line "[..." without "]" may run into the next one, and the counts depend on where reads cut:
-# tests/test_reliability.py's property test finds that.)
-_SEVERITY = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
-_HEADER = re.compile(
-    r"^\[(?P<ts>[^\]]+)\] [0-9a-fA-F]{8} .{13} (?P<sev>[A-Z])(?: (?P<rest>.*))?$", re.DOTALL
-)
 _MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
 _PROCESS = re.compile(
     r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
     r"[\\/](?P<server>\S+) and process id"
 )
 _LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
-# Bytes worth a closer look: everything else is only counted by severity.
-_KEYWORDS = (
-    b"CLFRX",
-    b"WSVR00",
-    b"running with process name",
-    b"IssuerDN",
-    b"SubjectDN",
-    b"(yyyy-mm-dd)",  # the From and To lines in one pass
-    b"MD5",
-)
 _IBM_BLOCK = re.compile(
     r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)"
     r"\s*:\s*(?P<value>.*?)\s*$"
@@ -161,9 +145,8 @@ class LogParser:
     def feed(self, data: bytes, now: float) -> Batch:
         """Consume bytes; complete lines are parsed, a trailing partial line waits."""
         batch = Batch()
-        chunk = self._take_complete_lines(data, batch)
-        if chunk:
-            self._parse_lines(chunk, now, batch)
+        for buffer, begin, end in self._take_complete_lines(data, batch):
+            self._parse_lines(buffer, begin, end, now, batch)
         return batch
 
     def idle(self, now: float, *, settle_seconds: float = 1.0) -> Batch:
@@ -181,7 +164,8 @@ class LogParser:
         """End of input (scan): the last line counts even without its newline."""
         batch = Batch()
         if self._partial:
-            self._parse_lines(self._release_held_line(), now, batch)
+            line = self._release_held_line()
+            self._parse_lines(line, 0, len(line), now, batch)
         self._emit_pending(now, batch)
         return batch
 
@@ -208,10 +192,11 @@ class LogParser:
         pending = self._pending.raw_bytes if self._pending is not None else 0
         return len(self._partial) + self._skipped_bytes + pending
 
-    def _take_complete_lines(self, data: bytes, batch: Batch) -> bytes:
-        """Join data with the held partial line; return whole lines, keep the rest, cap lengths."""
+    def _take_complete_lines(self, data: bytes, batch: Batch) -> list[tuple[bytes, int, int]]:
+        """The whole lines of data, the held partial line first, as (buffer, begin, end)
+        regions in order; keep the rest, cap lengths. The bulk of data is not copied."""
         cap = self.options.max_line_bytes
-        done = b""
+        regions: list[tuple[bytes, int, int]] = []
         first_of_file, self._file_start = self._file_start, False
         if (
             first_of_file
@@ -221,19 +206,23 @@ class LogParser:
             # A line never goes on with a new record: the file that held its start was
             # replaced (deleted, truncated) before the line was finished. Only at the start
             # of another file: inside one file, a read may end just before a quoted record.
-            done = self._release_held_line()
+            line = self._release_held_line()
+            regions.append((line, 0, len(line)))
         end = data.rfind(b"\n")
         if end < 0:
             self._hold(data, cap, batch)
-            return done
-        head = data[: end + 1]
+            return regions
+        begin = 0
         if self._partial or self._skipping_long_line:
-            first = head.find(b"\n")
-            self._hold(head[:first], cap, batch)
-            done += self._release_held_line()
-            head = head[first + 1 :]
+            first = data.find(b"\n")
+            self._hold(data[:first], cap, batch)
+            line = self._release_held_line()
+            regions.append((line, 0, len(line)))
+            begin = first + 1
         self._hold(data[end + 1 :], cap, batch)
-        return done + _cap_lines(head, cap, batch)
+        if begin <= end:
+            regions.append(_cap_lines(data, begin, end + 1, cap, batch))
+        return regions
 
     def _hold(self, data: bytes, cap: int, batch: Batch) -> None:
         """Keep an unfinished line, at most cap bytes of it; count a line that overflows."""
@@ -260,83 +249,93 @@ class LogParser:
         return line
 
     # -- parsing -------------------------------------------------------------------------
-    def _parse_lines(self, chunk: bytes, now: float, batch: Batch) -> None:
-        """Parse complete lines: count severities in C, look closely only at keyword lines."""
-        batch.lines += chunk.count(b"\n")
-        batch.severities.update(_severities(chunk))
-        batch.records += sum(batch.severities.values()) - batch.records
+    def _parse_lines(self, data: bytes, begin: int, end: int, now: float, batch: Batch) -> None:
+        """Parse the whole lines data[begin:end]: counted at C speed (lineindex), only the
+        candidate lines are looked at in Python."""
+        index = index_lines(data, begin, end)
+        batch.lines += index.lines
+        counts = index.type_counts()
+        batch.severities.update(counts)
+        batch.records += sum(counts.values())
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
-        done = self._continue_pending(chunk)
-        if self.options.certificate_patterns:
-            starts: list[int] = _all_line_starts(chunk, 0)
-        else:
-            starts = _keyword_line_starts(chunk, 0)
+        done = self._continue_pending(data, begin, end)
+        lines = index.line_starts if self.options.certificate_patterns else index.candidates
         headers: list[int] = []
-        for start in starts:
+        for start in lines.tolist():
             if start >= done:
-                self._end_pending(done, len(chunk), now, batch)
-            end = chunk.find(b"\n", start)
-            line = self._decode(chunk[start:end])
-            if self._line_events(line, now, batch):
+                self._end_pending(done, end, now, batch)
+            line_end = data.find(b"\n", start, end)
+            header = RECORD_HEADER.match(data, start, line_end)
+            if self._line_events(data, start, line_end, header, batch):
                 headers.append(start)
-            if start >= done and RECORD_START.match(chunk, start):
-                done = self._record_events(chunk, start, end, line, now, batch)
-        self._end_pending(done, len(chunk), now, batch)
-        for index, start in enumerate(headers):
-            end = headers[index + 1] if index + 1 < len(headers) else len(chunk)
-            batch.header_segments.append(_severities(chunk[start:end]))
+            if start >= done and RECORD_START.match(data, start, line_end):
+                done = self._record_events(data, line_end, end, header, now, batch)
+        self._end_pending(done, end, now, batch)
+        _split_by_headers(index, headers, end, batch)
 
-    def _continue_pending(self, chunk: bytes) -> int:
-        """Add the chunk's leading continuation lines to a pending record; return where it ends."""
+    def _continue_pending(self, data: bytes, begin: int, end: int) -> int:
+        """Add the region's leading continuation lines to a pending record; return where it
+        ends (begin when nothing is pending)."""
         if self._pending is None:
-            return 0
-        end = _next_record(chunk, 0)
+            return begin
+        record_end = _next_record(data, begin, end)
         room = _MAX_RECORD_LINES - len(self._pending.lines)
         if room > 0:  # a trace that never ends must not grow the record without bound
-            self._pending.lines.extend(self._decode_lines(chunk[:end])[:room])
-        self._pending.raw_bytes += end
-        return end
+            self._pending.lines.extend(self._decode_lines(data, begin, record_end)[:room])
+        self._pending.raw_bytes += record_end - begin
+        return record_end
 
-    def _end_pending(self, record_end: int, chunk_end: int, now: float, batch: Batch) -> None:
-        """Emit the pending failure if its record ended inside the chunk."""
-        if self._pending is not None and record_end < chunk_end:
+    def _end_pending(self, record_end: int, region_end: int, now: float, batch: Batch) -> None:
+        """Emit the pending failure if its record ended inside the region."""
+        if self._pending is not None and record_end < region_end:
             self._emit_pending(now, batch)
 
     def _record_events(  # noqa: PLR0917 - private hot-path helper
-        self, chunk: bytes, start: int, end: int, line: str, now: float, batch: Batch
+        self,
+        data: bytes,
+        line_end: int,
+        end: int,
+        header: re.Match[bytes] | None,
+        now: float,
+        batch: Batch,
     ) -> int:
-        """Events of a record that starts at `start`; return the offset where it is done."""
-        m = _HEADER.match(line)
-        if m is None:
-            return end + 1
-        message_id = _message_id(m["rest"] or "", m["sev"])
+        """Events of a record whose line ends at `line_end`; return the offset where it is done."""
+        if header is None:
+            return line_end + 1
+        severity = chr(header[2][0])
+        rest = self._decode(data[header.end() : line_end])
+        message_id = _message_id(rest, severity)
         if message_id is None:
-            return end + 1
+            return line_end + 1
         if message_id.startswith("CLFRX"):
             batch.events.append(ClfrxMessage(message_id=message_id, severity=message_id[-1]))
         if message_id == "CLFRX0079W":
             self._emit_pending(now, batch)
-            record_end = _next_record(chunk, end + 1)
-            lines = [line, *self._decode_lines(chunk[end + 1 : record_end])]
+            start = header.start()
+            record_end = _next_record(data, line_end + 1, end)
+            lines = [
+                self._decode(data[start:line_end]),
+                *self._decode_lines(data, line_end + 1, record_end),
+            ]
             self._pending = _Pending(
                 lines=lines,
-                timestamp=self._time(m["ts"], batch),
+                timestamp=self._time(self._decode(header[1]), batch),
                 since=now,
                 raw_bytes=record_end - start,
             )
             return record_end
         state = _LIFECYCLE.get(message_id)
         if state is not None:
-            when = self._time(m["ts"], batch)
+            when = self._time(self._decode(header[1]), batch)
             batch.events.append(
                 ServerLifecycle(
                     state=state,
-                    server=_server_word(m["rest"] or ""),
+                    server=_server_word(rest),
                     timestamp=now if when is None else when,
                 )
             )
-        return end + 1
+        return line_end + 1
 
     def _emit_pending(self, now: float, batch: Batch) -> None:
         """Emit the pending CLFRX0079W record as an APNS failure."""
@@ -353,17 +352,29 @@ class LogParser:
             )
         )
 
-    def _line_events(self, line: str, now: float, batch: Batch) -> bool:
-        """Line-level facts: the process header and certificate-status lines; True for a header."""
-        message = _message_of(line)
-        if "running with process name" in message:
-            m = _PROCESS.search(message)
+    def _line_events(
+        self,
+        data: bytes,
+        start: int,
+        line_end: int,
+        header: re.Match[bytes] | None,
+        batch: Batch,
+    ) -> bool:
+        """Line-level facts: the process header and certificate-status lines; True for a header.
+
+        The message is what follows a record's header, else the whole line; the process line
+        and the IBM tool's keys start it (after whitespace): lineindex finds such lines.
+        """
+        message = self._decode(data[header.end() if header else start : line_end])
+        text = message.lstrip()
+        if text.startswith(_HEADER_PROCESS_TEXT):
+            m = _PROCESS.search(text)
             if m:
                 batch.events.append(
                     ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
                 )
             return m is not None
-        block = _IBM_BLOCK.match(message)
+        block = _IBM_BLOCK.match(text)
         if block:
             self._block_line(block["key"], block["value"], batch)
         for pattern in self.options.certificate_patterns:
@@ -406,9 +417,11 @@ class LogParser:
             raw[: self.options.max_line_bytes].decode(self.options.encoding, "replace").rstrip("\r")
         )
 
-    def _decode_lines(self, raw: bytes) -> list[str]:
-        """Continuation lines, decoded, at most 200 kept (a record's text is capped too)."""
-        return [self._decode(part) for part in raw.split(b"\n")[:-1][:_MAX_RECORD_LINES]]
+    def _decode_lines(self, data: bytes, begin: int, end: int) -> list[str]:
+        """Continuation lines data[begin:end], decoded, at most 200 kept (a record's text is
+        capped too)."""
+        parts = data[begin:end].split(b"\n", _MAX_RECORD_LINES)[:-1]
+        return [self._decode(part) for part in parts[:_MAX_RECORD_LINES]]
 
 
 _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over all reads
@@ -418,77 +431,56 @@ _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over a
 # record cut by the rotation goes on; so the block's first own line, the process line, is what
 # ends the record: decided on one line, whatever the reads cut between the two.
 _HEADER_PROCESS_LINE = rb"WebSphere Platform "
+_HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
 _NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
 
 
-def _next_record(chunk: bytes, pos: int) -> int:
-    """Offset of the next line that starts a record (or a header block), else len(chunk)."""
-    if pos <= 0 and (RECORD_START.match(chunk) or chunk.startswith(_HEADER_PROCESS_LINE)):
-        return 0
-    m = _NEXT_RECORD.search(chunk, max(pos - 1, 0))
-    return len(chunk) if m is None else m.start() + 1
+def _next_record(data: bytes, pos: int, end: int) -> int:
+    """Offset of the next line from `pos` (a line start) that starts a record (or a header
+    block) before `end`, else end."""
+    if RECORD_START.match(data, pos, end) or data.startswith(_HEADER_PROCESS_LINE, pos, end):
+        return pos
+    m = _NEXT_RECORD.search(data, pos, end)
+    return end if m is None else m.start() + 1
 
 
-def _cap_lines(lines: bytes, cap: int, batch: Batch) -> bytes:
-    """Whole lines with those longer than cap bytes cut to cap, each counted once.
+def _cap_lines(data: bytes, begin: int, end: int, cap: int, batch: Batch) -> tuple[bytes, int, int]:
+    """The whole lines data[begin:end] with those longer than cap bytes cut to cap, each
+    counted once: (buffer, begin, end), the input itself when no line is too long.
 
     A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
     memchr per tile finds the candidates, so ordinary chunks cost almost nothing.
     """
     tile = max(cap // 2, 1)
     parts: list[bytes] = []
-    copied = tile_start = 0
-    while tile_start < len(lines):
-        if lines.find(b"\n", tile_start, tile_start + tile) >= 0:
+    copied = tile_start = begin
+    while tile_start < end:
+        if data.find(b"\n", tile_start, min(tile_start + tile, end)) >= 0:
             tile_start += tile
             continue
-        start = lines.rfind(b"\n", 0, tile_start) + 1
-        end = lines.find(b"\n", tile_start)
-        if end - start > cap:
-            parts.append(lines[copied : start + cap])
-            copied = end
+        start = data.rfind(b"\n", begin, tile_start) + 1 or begin
+        line_end = data.find(b"\n", tile_start, end)
+        if line_end - start > cap:
+            parts.append(data[copied : start + cap])
+            copied = line_end
             batch.long_lines += 1
-        tile_start = end + 1
+        tile_start = line_end + 1
     if not parts:
-        return lines
-    parts.append(lines[copied:])
-    return b"".join(parts)
+        return data, begin, end
+    parts.append(data[copied:end])
+    joined = b"".join(parts)
+    return joined, 0, len(joined)
 
 
-def _severities(chunk: bytes) -> Counter[str]:
-    """Records of whole lines by event type letter (one regex pass in C)."""
-    counts = Counter(_SEVERITY.findall(b"\n" + chunk))  # counted in C, keys decoded once
-    return Counter({sev.decode("ascii"): n for sev, n in counts.items()})
-
-
-def _keyword_line_starts(chunk: bytes, begin: int) -> list[int]:
-    """Start offsets of the lines holding a keyword, from `begin`, sorted, without duplicates."""
-    starts: set[int] = set()
-    for keyword in _KEYWORDS:
-        pos = chunk.find(keyword, begin)
-        while pos >= 0:
-            starts.add(chunk.rfind(b"\n", 0, pos) + 1)
-            pos = chunk.find(keyword, chunk.find(b"\n", pos) + 1)
-    return sorted(s for s in starts if s >= begin)
-
-
-def _all_line_starts(chunk: bytes, begin: int) -> list[int]:
-    """Every line start from `begin` (only logs with user patterns pay for this)."""
-    starts = [begin] if begin < len(chunk) else []
-    pos = chunk.find(b"\n", begin)
-    while 0 <= pos < len(chunk) - 1:
-        starts.append(pos + 1)
-        pos = chunk.find(b"\n", pos + 1)
-    return starts
-
-
-def _message_of(line: str) -> str:
-    """The message part of a record line (after the header and an optional class+method)."""
-    m = _HEADER.match(line)
-    if m is None:
-        return line
-    rest = m["rest"] or ""
-    return rest[2:] if rest.startswith("  ") else rest
+def _split_by_headers(index: LineIndex, headers: list[int], end: int, batch: Batch) -> None:
+    """Records by type after each process header of the region (a header renames what
+    follows). Records before the region's first header go on the batch's last segment."""
+    first = headers[0] if headers else end
+    if batch.header_segments:
+        batch.header_segments[-1].update(index.type_counts_from(0, first))
+    for number, start in enumerate(headers):
+        stop = headers[number + 1] if number + 1 < len(headers) else end
+        batch.header_segments.append(Counter(index.type_counts_from(start, stop)))
 
 
 def _message_id(rest: str, severity: str) -> str | None:

@@ -1,0 +1,312 @@
+"""Index a chunk of whole log lines at C speed: lines, records by type, lines worth a look.
+
+Most bytes of a SystemOut.log are not interesting: the parser only needs to know how many lines
+and records there are, the event type letter of each record, and which few lines may hold an
+event. This module finds all that with numpy, so that no Python code runs per line:
+
+- one pass per 256 KiB block (kept in the CPU cache) marks newlines and ``]`` (plus stray
+  carriage returns, only where a chunk has any) and the anchor bytes ``X`` and ``V``;
+- a record line is recognised from the first marker after its ``[``, then checked column by
+  column in a 27-byte window: exactly the bytes regex ``RECORD_HEADER`` would match;
+- "CLFRX" and "WSVR00" are found from their anchors; the IBM certificate block keys and the
+  header's "WebSphere Platform" line from the first bytes of each line's message.
+
+The candidate lines are a superset: the parser decides on each of them in Python, so a false
+candidate costs time, never a wrong count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+# A record line starts so (DOMAIN.md: "[time] threadId shortName T "): the time may not cross
+# a line end. The vectorised check below must accept exactly what this regex accepts.
+RECORD_HEADER = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
+_HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
+
+_BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
+_SKIP_LIMIT = 64  # leading whitespace skipped per line before it is simply a candidate
+
+_LF, _CR, _OPEN, _CLOSE, _SPACE = 10, 13, 91, 93, 32
+_ANCHOR_X, _ANCHOR_V = ord("X"), ord("V")
+
+Positions = npt.NDArray[np.int64]
+
+
+def _table(members: bytes | range) -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=bool)
+    table[list(members)] = True
+    return table
+
+
+_HEX = _table(b"0123456789abcdefABCDEF")
+_UPPER = _table(range(ord("A"), ord("Z") + 1))
+# Python's str.isspace() among ASCII, without the newline (skipping stops at the line end).
+_SKIPPED_SPACE = _table(b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f ")
+
+
+def _word(text: bytes) -> int:
+    return int(np.frombuffer(text, dtype="<u4")[0])
+
+
+# The first four bytes of a message that may make it a line event (parsing._line_events):
+# the IBM tool's certificate block and the header block's process line.
+_MESSAGE_PREFIXES = np.array(
+    [_word(b"Issu"), _word(b"Subj"), _word(b"From"), _word(b"To ("), _word(b"WebS")],
+    dtype=np.uint32,
+)
+_MD5 = _word(b"MD5\0")
+_LOW3 = 0x00FFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class LineIndex:
+    """What a chunk of whole lines holds; offsets are absolute in the buffer indexed."""
+
+    lines: int
+    line_starts: Positions  # offset of every line
+    record_starts: Positions  # sorted offsets of record lines
+    record_types: npt.NDArray[np.uint8]  # their event type letters (ASCII codes)
+    candidates: Positions  # sorted, distinct starts of lines that may hold an event
+
+    def type_counts(self, lo: int = 0, hi: int | None = None) -> dict[str, int]:
+        """Records by type letter among record_starts[lo:hi]."""
+        types = self.record_types[lo:hi]
+        if types.size == 0:
+            return {}
+        counts = np.bincount(types, minlength=_UPPER.size)
+        return {chr(code): int(counts[code]) for code in np.flatnonzero(counts)}
+
+    def type_counts_from(self, start: int, end: int) -> dict[str, int]:
+        """Records by type letter among those that start at offsets in [start, end)."""
+        lo, hi = np.searchsorted(self.record_starts, [start, end])
+        return self.type_counts(int(lo), int(hi))
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_TYPES = np.zeros(0, dtype=np.uint8)
+
+
+def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineIndex:
+    """Index data[begin:end], which must be whole lines (empty, or ending with a newline)."""
+    end = len(data) if end is None else end
+    a = np.frombuffer(data, dtype=np.uint8)[begin:end]
+    if a.size == 0:
+        return LineIndex(0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY)
+    if a[-1] != _LF:
+        raise ValueError("index_lines needs whole lines")
+    marks = _marks(a)
+    kinds = a[marks]
+    anchor = (kinds == _ANCHOR_X) | (kinds == _ANCHOR_V)
+    anchors = marks[anchor]
+    structural = ~anchor
+    marks, kinds = marks[structural], kinds[structural]
+    newline_marks = np.flatnonzero(kinds == _LF)
+    newlines = marks[newline_marks]
+    starts = np.empty(newlines.size, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = newlines[:-1] + 1
+    # Index in `marks` of the first mark at or after each line's start (a line start is never
+    # a mark itself unless the line is empty: then its own newline is that mark).
+    first_mark = np.empty(newlines.size, dtype=np.int64)
+    first_mark[0] = 0
+    first_mark[1:] = newline_marks[:-1] + 1
+
+    rows, close = _records(data, begin, a, starts, marks, kinds, first_mark)
+    message = starts.copy()
+    message[rows] = close + _HEADER_SPAN
+    candidates = np.concatenate(
+        (_message_candidates(a, starts, message), _anchor_candidates(a, anchors, starts, newlines))
+    )
+    return LineIndex(
+        lines=int(newlines.size),
+        line_starts=starts + begin,
+        record_starts=starts[rows] + begin,
+        record_types=a[close + 25],
+        candidates=_distinct(candidates) + begin,
+    )
+
+
+def _marks(a: npt.NDArray[np.uint8]) -> Positions:
+    """Offsets of every newline, CR, "]" and anchor byte (X, V), block by block."""
+    block = min(_BLOCK, a.size)
+    mark = np.empty(block, dtype=bool)
+    scratch = np.empty(block, dtype=bool)
+    found: list[Positions] = []
+    for offset in range(0, a.size, block):
+        part = a[offset : offset + block]
+        m, s = mark[: part.size], scratch[: part.size]
+        np.equal(part, _LF, out=m)
+        for value in (_CR, _CLOSE, _ANCHOR_X, _ANCHOR_V):
+            np.equal(part, value, out=s)
+            np.bitwise_or(m, s, out=m)
+        hits = np.flatnonzero(m)
+        hits += offset
+        found.append(hits)
+    return np.concatenate(found)
+
+
+def _records(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
+    data: bytes,
+    begin: int,
+    a: npt.NDArray[np.uint8],
+    starts: Positions,
+    marks: Positions,
+    kinds: npt.NDArray[np.uint8],
+    first_mark: Positions,
+) -> tuple[Positions, Positions]:
+    """Rows of `starts` that are record lines, and the offset of each one's "]"."""
+    rows = np.flatnonzero(a[starts] == _OPEN)
+    q = first_mark[rows]
+    close = marks[q]
+    # The time field: at least one byte, up to the first "]", no newline or CR before it.
+    keep = (kinds[q] == _CLOSE) & (close >= starts[rows] + 2)
+    rows, q, close = rows[keep], q[keep], close[keep]
+    # The next mark (there is one: the line's newline) lies past the header's span: then no
+    # newline, CR or "]" is in it and the fixed columns decide. Else it is rare: the regex.
+    clean = marks[q + 1] >= close + _HEADER_SPAN
+    odd_rows = rows[~clean & (kinds[q + 1] == _CLOSE)]
+    rows, close = rows[clean], close[clean]
+    # Three loads per record: "] hhhhhh", "hh xxxxx" and " T " (the span ends before the
+    # line's newline, so every load stays inside the chunk).
+    words = _words8(a)
+    first = words[close]
+    second = words[close + 8]
+    tail = _words4(a)[close + 24]
+    hexes = (first >> np.uint64(16)) | (second << np.uint64(48))
+    keep = (
+        _all_hex(hexes)
+        & ((first & _BYTE1) == _SPACE_AT1)
+        & ((second & _BYTE2) == _SPACE_AT2)
+        & ((tail & _TAIL_MASK) == _TAIL_SPACES)
+        & (((tail >> np.uint32(8)) & np.uint32(0xFF)) - np.uint32(65) < 26)
+    )
+    rows, close = rows[keep], close[keep]
+    if odd_rows.size:
+        rows, close = _add_odd_records(data, begin, starts, odd_rows, rows, close)
+    return rows, close
+
+
+_BYTE1 = np.uint64(0xFF00)
+_SPACE_AT1 = np.uint64(0x2000)
+_BYTE2 = np.uint64(0xFF0000)
+_SPACE_AT2 = np.uint64(0x200000)
+_TAIL_MASK = np.uint32(0xFF00FF)
+_TAIL_SPACES = np.uint32(0x200020)
+_ALL_ONES = np.uint64(0x0101010101010101)
+_SPACES8 = np.uint64(0x2020202020202020)
+
+
+def _words8(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """The little-endian 8-byte word starting at each offset of `a` (overlapping, a view)."""
+    return np.ndarray(shape=(max(a.size - 7, 0),), dtype="<u8", buffer=a, strides=(1,))
+
+
+def _words4(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
+    """The little-endian 4-byte word starting at each offset of `a` (overlapping, a view)."""
+    return np.ndarray(shape=(max(a.size - 3, 0),), dtype="<u4", buffer=a, strides=(1,))
+
+
+def _all_hex(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Whether all eight bytes of each word are hex digits."""
+    octets = words.view(np.uint8)
+    digit = octets - np.uint8(48)
+    letter = (octets | np.uint8(32)) - np.uint8(97)
+    return np.asarray(((digit < 10) | (letter < 6)).view(np.uint64) == _ALL_ONES)
+
+
+def _add_odd_records(  # noqa: PLR0917
+    data: bytes,
+    begin: int,
+    starts: Positions,
+    odd_rows: Positions,
+    rows: Positions,
+    close: Positions,
+) -> tuple[Positions, Positions]:
+    """Lines with a second "]" inside the header's span: the regex decides (rare)."""
+    extra_rows, extra_close = [], []
+    for row in odd_rows.tolist():
+        m = RECORD_HEADER.match(data, begin + int(starts[row]))
+        if m is not None:
+            extra_rows.append(row)
+            extra_close.append(m.end(1) - begin)
+    if not extra_rows:
+        return rows, close
+    rows = np.concatenate((rows, np.array(extra_rows, dtype=np.int64)))
+    close = np.concatenate((close, np.array(extra_close, dtype=np.int64)))
+    order = np.argsort(rows, kind="stable")
+    return rows[order], close[order]
+
+
+_FIRST = _table(b"ISFTMW" + bytes(range(0x80, 0x100)))
+
+
+def _message_candidates(
+    a: npt.NDArray[np.uint8], starts: Positions, message: Positions
+) -> Positions:
+    """Starts of lines whose message (after whitespace) begins like a line event."""
+    rows = np.flatnonzero(_SKIPPED_SPACE[a[message]])
+    position = message
+    overflow = _EMPTY
+    if rows.size:
+        position = message.copy()
+        words = _words8(a)
+        last = words.size - 1
+        for _ in range(_SKIP_LIMIT):
+            # Skip runs of spaces a word at a time, then one other whitespace byte.
+            at = position[rows]
+            run = np.ones(at.size, dtype=np.int64)
+            inside = np.flatnonzero(at <= last)
+            if inside.size:
+                spaces = words[at[inside]] ^ _SPACES8
+                low = spaces & (~spaces + np.uint64(1))
+                whole = np.where(spaces == 0, 8, np.bitwise_count(low - np.uint64(1)) >> 3)
+                run[inside] = np.maximum(whole, 1)  # a tab, say: one byte
+            at += run
+            position[rows] = at
+            rows = rows[_SKIPPED_SPACE[a[at]]]
+            if rows.size == 0:
+                break
+        else:
+            overflow = starts[rows]
+    first = a[position]
+    rows = np.flatnonzero(_FIRST[first])
+    # Non-ASCII first bytes may be Unicode whitespace: the parser decides on those.
+    unsure = rows[first[rows] >= 0x80]
+    rows = rows[(first[rows] < 0x80) & (position[rows] <= a.size - 4)]
+    words4 = _words4(a)[position[rows]]
+    hit = np.isin(words4, _MESSAGE_PREFIXES) | ((words4 & _LOW3) == _MD5)
+    return np.concatenate((starts[rows[hit]], starts[unsure], overflow))
+
+
+def _anchor_candidates(
+    a: npt.NDArray[np.uint8], anchors: Positions, starts: Positions, newlines: Positions
+) -> Positions:
+    """Starts of lines holding "CLFRX" (anchored on X) or "WSVR00" (anchored on V)."""
+    n = a.size
+    x = anchors[(anchors >= 4) & (a[anchors] == _ANCHOR_X)]
+    x = _having(a, x, -4, b"CLFR")
+    v = anchors[(anchors >= 2) & (anchors + 3 < n) & (a[anchors] == _ANCHOR_V)]
+    v = _having(a, v, -2, b"WS")
+    v = _having(a, v, 1, b"R00")
+    hits = np.concatenate((x, v))
+    return starts[np.searchsorted(newlines, hits)]
+
+
+def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) -> Positions:
+    """The offsets of `at` where a[at + shift :][: len(text)] == text (all in range)."""
+    for i, byte in enumerate(text):
+        at = at[a[at + (shift + i)] == byte]
+    return at
+
+
+def _distinct(values: Positions) -> Positions:
+    """Sorted distinct values (few: the candidates of a chunk)."""
+    values = np.sort(values)
+    if values.size > 1:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
