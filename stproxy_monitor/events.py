@@ -44,14 +44,6 @@ class ProcessHeader:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClfrxMessage:
-    """Any CLFRX message id (Sametime proxy), counted by its severity letter."""
-
-    message_id: str
-    severity: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class CertificateStatus:
     """A certificate-status block found in a log (IBM tool format or a configured pattern)."""
 
@@ -69,6 +61,4 @@ class HpelDetected:
     path: str
 
 
-Event = (
-    ApnsFailure | ServerLifecycle | ProcessHeader | ClfrxMessage | CertificateStatus | HpelDetected
-)
+Event = ApnsFailure | ServerLifecycle | ProcessHeader | CertificateStatus | HpelDetected

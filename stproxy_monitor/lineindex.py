@@ -71,20 +71,35 @@ class LineIndex:
     line_starts: Positions  # offset of every line
     record_starts: Positions  # sorted offsets of record lines
     record_types: npt.NDArray[np.uint8]  # their event type letters (ASCII codes)
+    # Records whose message id is a CLFRX id other than CLFRX0079W, decided here: their
+    # starts and the id's severity letter. They are not candidates.
+    clfrx_starts: Positions
+    clfrx_types: npt.NDArray[np.uint8]
     candidates: Positions  # sorted, distinct starts of lines that may hold an event
 
-    def type_counts(self, lo: int = 0, hi: int | None = None) -> dict[str, int]:
-        """Records by type letter among record_starts[lo:hi]."""
-        types = self.record_types[lo:hi]
-        if types.size == 0:
-            return {}
-        counts = np.bincount(types, minlength=_UPPER.size)
-        return {chr(code): int(counts[code]) for code in np.flatnonzero(counts)}
-
-    def type_counts_from(self, start: int, end: int) -> dict[str, int]:
+    def type_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
         """Records by type letter among those that start at offsets in [start, end)."""
-        lo, hi = np.searchsorted(self.record_starts, [start, end])
-        return self.type_counts(int(lo), int(hi))
+        return _letter_counts(self.record_starts, self.record_types, start, end)
+
+    def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
+        """The decided CLFRX records by severity among those starting in [start, end)."""
+        return _letter_counts(self.clfrx_starts, self.clfrx_types, start, end)
+
+
+def _letter_counts(
+    starts: Positions, letters: npt.NDArray[np.uint8], start: int, end: int | None
+) -> dict[str, int]:
+    """Counts of `letters` whose `starts` lie in [start, end)."""
+    if start > 0 or end is not None:
+        lo, hi = np.searchsorted(starts, [start, _NO_END if end is None else end])
+        letters = letters[lo:hi]
+    if letters.size == 0:
+        return {}
+    counts = np.bincount(letters, minlength=_UPPER.size)
+    return {chr(code): int(counts[code]) for code in np.flatnonzero(counts)}
+
+
+_NO_END = np.iinfo(np.int64).max
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -96,7 +111,7 @@ def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineInde
     end = len(data) if end is None else end
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
-        return LineIndex(0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY)
+        return LineIndex(0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
     if a[-1] != _LF:
         raise ValueError("index_lines needs whole lines")
     marks = _marks(a)
@@ -117,16 +132,27 @@ def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineInde
     first_mark[1:] = newline_marks[:-1] + 1
 
     rows, close = _records(data, begin, a, starts, marks, kinds, first_mark)
+    record_types = a[close + 25]
     message = starts.copy()
     message[rows] = close + _HEADER_SPAN
-    candidates = np.concatenate(
-        (_message_candidates(a, starts, message), _anchor_candidates(a, anchors, starts, newlines))
-    )
+    position, by_message = _message_candidates(a, starts, message)
+    clfrx, wsvr = _anchor_hits(a, anchors)
+    line_types = np.zeros(starts.size, dtype=np.uint8)  # 0: not a record
+    line_types[rows] = record_types
+    clfrx_rows = np.searchsorted(newlines, clfrx)
+    decided = _clfrx_ids(a, clfrx, clfrx_rows, message, position, line_types)
+    decided_rows = clfrx_rows[decided]
+    undecided = np.concatenate((clfrx_rows[~decided], np.searchsorted(newlines, wsvr)))
+    candidates = np.concatenate((by_message, starts[undecided]))
+    if decided_rows.size:
+        candidates = candidates[~np.isin(candidates, starts[decided_rows])]
     return LineIndex(
         lines=int(newlines.size),
         line_starts=starts + begin,
         record_starts=starts[rows] + begin,
-        record_types=a[close + 25],
+        record_types=record_types,
+        clfrx_starts=starts[decided_rows] + begin,
+        clfrx_types=a[clfrx[decided] + 9],
         candidates=_distinct(candidates) + begin,
     )
 
@@ -247,8 +273,9 @@ _FIRST = _table(b"ISFTMW" + bytes(range(0x80, 0x100)))
 
 def _message_candidates(
     a: npt.NDArray[np.uint8], starts: Positions, message: Positions
-) -> Positions:
-    """Starts of lines whose message (after whitespace) begins like a line event."""
+) -> tuple[Positions, Positions]:
+    """Where each line's message starts after whitespace (when ASCII), and the starts of the
+    lines whose message begins like a line event."""
     rows = np.flatnonzero(_SKIPPED_SPACE[a[message]])
     position = message
     overflow = _EMPTY
@@ -280,21 +307,54 @@ def _message_candidates(
     rows = rows[(first[rows] < 0x80) & (position[rows] <= a.size - 4)]
     words4 = _words4(a)[position[rows]]
     hit = np.isin(words4, _MESSAGE_PREFIXES) | ((words4 & _LOW3) == _MD5)
-    return np.concatenate((starts[rows[hit]], starts[unsure], overflow))
+    return position, np.concatenate((starts[rows[hit]], starts[unsure], overflow))
 
 
-def _anchor_candidates(
-    a: npt.NDArray[np.uint8], anchors: Positions, starts: Positions, newlines: Positions
-) -> Positions:
-    """Starts of lines holding "CLFRX" (anchored on X) or "WSVR00" (anchored on V)."""
+def _anchor_hits(a: npt.NDArray[np.uint8], anchors: Positions) -> tuple[Positions, Positions]:
+    """Offsets of every "CLFRX" (anchored on X) and "WSVR00" (anchored on V)."""
     n = a.size
     x = anchors[(anchors >= 4) & (a[anchors] == _ANCHOR_X)]
-    x = _having(a, x, -4, b"CLFR")
+    clfrx = _having(a, x - 4, 0, b"CLFR")
     v = anchors[(anchors >= 2) & (anchors + 3 < n) & (a[anchors] == _ANCHOR_V)]
     v = _having(a, v, -2, b"WS")
-    v = _having(a, v, 1, b"R00")
-    hits = np.concatenate((x, v))
-    return starts[np.searchsorted(newlines, hits)]
+    wsvr = _having(a, v, 1, b"R00") - 2
+    return clfrx, wsvr
+
+
+_DIGIT = _table(b"0123456789")
+# What may follow a message id (parsing._MESSAGE_ID): ":", whitespace, the end of the line.
+_ID_END = _table(b":\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ")
+_O_OR_R = _table(b"OR")
+_ID_SPAN = 10  # "CLFRX" + 4 digits + the severity letter
+
+
+def _clfrx_ids(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
+    a: npt.NDArray[np.uint8],
+    clfrx: Positions,
+    rows: Positions,
+    message: Positions,
+    position: Positions,
+    line_types: npt.NDArray[np.uint8],
+) -> npt.NDArray[np.bool_]:
+    """Which "CLFRX" hits are the message id (not CLFRX0079W) of their record, decided as
+    parsing._message_id decides it for the two layouts where the id comes first.
+
+    The id is the first token of the message when the message starts with two spaces (the
+    layout without class and method), or for System.out/err records (O, R); a record with a
+    class and method name is left to the parser, as is anything else unusual.
+    """
+    if clfrx.size == 0 or a.size <= _ID_SPAN:
+        return np.zeros(clfrx.size, dtype=bool)
+    ok = (line_types[rows] != 0) & (clfrx + _ID_SPAN < a.size)
+    clfrx = np.where(ok, clfrx, 0)  # the others are not looked at: keep loads in range
+    start = message[rows]
+    two_spaces = (a[start] == _SPACE) & (a[np.minimum(start + 1, a.size - 1)] == _SPACE)
+    first_token = np.where(two_spaces, position[rows] == clfrx, _O_OR_R[line_types[rows]])
+    ok &= first_token & (clfrx == np.where(two_spaces, clfrx, start))
+    digits = _DIGIT[a[clfrx + 5]] & _DIGIT[a[clfrx + 6]] & _DIGIT[a[clfrx + 7]]
+    ok &= digits & _DIGIT[a[clfrx + 8]] & _UPPER[a[clfrx + 9]] & _ID_END[a[clfrx + 10]]
+    failure = _words4(a)[clfrx + 5] == _word(b"0079")
+    return np.asarray(ok & ~(failure & (a[clfrx + 9] == ord("W"))))
 
 
 def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) -> Positions:

@@ -6,11 +6,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
+from typing import Protocol
 
 from stproxy_monitor.events import (
     ApnsFailure,
     CertificateStatus,
-    ClfrxMessage,
     Event,
     ProcessHeader,
     ServerLifecycle,
@@ -113,9 +113,12 @@ class Batch:
     long_lines: int = 0
     unparsed_timestamps: int = 0
     records: int = 0
+    # CLFRX message ids (any, CLFRX0079W too) by their severity letter.
+    clfrx: Counter[str] = field(default_factory=Counter)
     # Severities of the records after each ProcessHeader event, one Counter per header in
     # order (the rest of `severities` came before the first): a header renames what follows.
     header_segments: list[Counter[str]] = field(default_factory=list)
+    clfrx_segments: list[Counter[str]] = field(default_factory=list)  # the same for `clfrx`
 
 
 @dataclass(slots=True)
@@ -260,8 +263,10 @@ class LogParser:
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        lines = index.line_starts if self.options.certificate_patterns else index.candidates
+        every_line = bool(self.options.certificate_patterns)
+        lines = index.line_starts if every_line else index.candidates
         headers: list[int] = []
+        clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
         for start in lines.tolist():
             if start >= done:
                 self._end_pending(done, end, now, batch)
@@ -270,9 +275,11 @@ class LogParser:
             if self._line_events(data, start, line_end, header, batch):
                 headers.append(start)
             if start >= done and RECORD_START.match(data, start, line_end):
-                done = self._record_events(data, line_end, end, header, now, batch)
+                done = self._record_events(data, line_end, end, header, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
-        _split_by_headers(index, headers, end, batch)
+        # Every line was looked at: lineindex's own CLFRX decisions would count twice.
+        decided = _NO_LETTERS if every_line else index
+        _split_by_headers(index, decided, clfrx, headers, end, batch)
 
     def _continue_pending(self, data: bytes, begin: int, end: int) -> int:
         """Add the region's leading continuation lines to a pending record; return where it
@@ -299,8 +306,12 @@ class LogParser:
         header: re.Match[bytes] | None,
         now: float,
         batch: Batch,
+        clfrx: list[tuple[int, str]],
     ) -> int:
-        """Events of a record whose line ends at `line_end`; return the offset where it is done."""
+        """Events of a record whose line ends at `line_end`; return the offset where it is done.
+
+        A CLFRX id goes on `clfrx` with the record's start (counted by header segment later).
+        """
         if header is None:
             return line_end + 1
         severity = chr(header[2][0])
@@ -309,7 +320,7 @@ class LogParser:
         if message_id is None:
             return line_end + 1
         if message_id.startswith("CLFRX"):
-            batch.events.append(ClfrxMessage(message_id=message_id, severity=message_id[-1]))
+            clfrx.append((header.start(), message_id[-1]))
         if message_id == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
@@ -472,15 +483,44 @@ def _cap_lines(data: bytes, begin: int, end: int, cap: int, batch: Batch) -> tup
     return joined, 0, len(joined)
 
 
-def _split_by_headers(index: LineIndex, headers: list[int], end: int, batch: Batch) -> None:
-    """Records by type after each process header of the region (a header renames what
-    follows). Records before the region's first header go on the batch's last segment."""
+class _Letters(Protocol):
+    def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]: ...
+
+
+class _NoLetters:
+    def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
+        return {}
+
+
+_NO_LETTERS = _NoLetters()
+
+
+def _split_by_headers(  # noqa: PLR0917 - the end of _parse_lines, kept apart
+    index: LineIndex,
+    decided: _Letters,
+    found: list[tuple[int, str]],
+    headers: list[int],
+    end: int,
+    batch: Batch,
+) -> None:
+    """CLFRX ids and records by type, before and after each process header of the region
+    (a header renames what follows). What comes before the region's first header goes on the
+    batch's last segment when an earlier region of the batch had one."""
+
+    def clfrx(start: int, stop: int) -> Counter[str]:
+        counts = Counter(decided.clfrx_counts(start, stop))
+        counts.update(letter for offset, letter in found if start <= offset < stop)
+        return counts
+
     first = headers[0] if headers else end
+    batch.clfrx.update(clfrx(0, end))
     if batch.header_segments:
-        batch.header_segments[-1].update(index.type_counts_from(0, first))
+        batch.header_segments[-1].update(index.type_counts(0, first))
+        batch.clfrx_segments[-1].update(clfrx(0, first))
     for number, start in enumerate(headers):
         stop = headers[number + 1] if number + 1 < len(headers) else end
-        batch.header_segments.append(Counter(index.type_counts_from(start, stop)))
+        batch.header_segments.append(Counter(index.type_counts(start, stop)))
+        batch.clfrx_segments.append(clfrx(start, stop))
 
 
 def _message_id(rest: str, severity: str) -> str | None:

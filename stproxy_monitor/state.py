@@ -10,7 +10,6 @@ from pathlib import PurePath
 from stproxy_monitor.events import (
     ApnsFailure,
     CertificateStatus,
-    ClfrxMessage,
     HpelDetected,
     ProcessHeader,
     ServerLifecycle,
@@ -107,15 +106,14 @@ class State:
     def _apply_events(self, path: str, totals: FileTotals, batch: Batch) -> None:
         """Events in order: a header switches the server label for what follows it."""
         segments = batch.header_segments
-        before = Counter(batch.severities)
-        for segment in segments:
-            before.subtract(segment)
-        before = +before
+        before = _before_headers(batch.severities, segments)
+        clfrx_before = _before_headers(batch.clfrx, batch.clfrx_segments)
         opens_with_header = bool(batch.events) and isinstance(batch.events[0], ProcessHeader)
         server = ServerTotals()  # nothing before a leading header: no series for the old label
-        if before or not opens_with_header:
+        if before or clfrx_before or not opens_with_header:
             server = self._servers.setdefault(totals.server(path), ServerTotals())
             server.severities.update(before)
+            server.clfrx.update(clfrx_before)
         headers = 0
         for event in batch.events:
             match event:
@@ -129,14 +127,13 @@ class State:
                     server = self._servers.setdefault(totals.server(path), ServerTotals())
                     if headers < len(segments):
                         server.severities.update(segments[headers])
+                        server.clfrx.update(batch.clfrx_segments[headers])
                     headers += 1
                 case ApnsFailure():
                     server.failures[event.reason] += 1
                     server.last_failure = event.timestamp
                 case ServerLifecycle():
                     _apply_lifecycle(server, event)
-                case ClfrxMessage():
-                    server.clfrx[event.severity] += 1
                 case CertificateStatus():
                     totals.certificate = event
                 case HpelDetected():
@@ -177,6 +174,14 @@ class State:
             }
             files = {path: replace(t) for path, t in self._files.items()}
         return Snapshot(servers=servers, files=files)
+
+
+def _before_headers(total: Counter[str], segments: list[Counter[str]]) -> Counter[str]:
+    """What of a batch's total came before its first process header."""
+    before = Counter(total)
+    for segment in segments:
+        before.subtract(segment)
+    return +before
 
 
 def _takes_header_server(totals: FileTotals, name: str) -> bool:

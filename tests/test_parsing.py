@@ -16,7 +16,6 @@ from stproxy_monitor.events import (
     REASONS,
     ApnsFailure,
     CertificateStatus,
-    ClfrxMessage,
     Event,
     ProcessHeader,
     ServerLifecycle,
@@ -76,6 +75,7 @@ def merge(batches: list[Batch]) -> Batch:
     total = Batch()
     for batch in batches:
         total.severities.update(batch.severities)
+        total.clfrx.update(batch.clfrx)
         total.events.extend(batch.events)
         total.lines += batch.lines
         total.long_lines += batch.long_lines
@@ -192,10 +192,10 @@ def test_short_layout_failure() -> None:
     """The three-space layout gives one failure with the record's time and reason."""
     batch = parse_all(lines(failure("Connection refused: connect")))
     assert batch.events == [
-        ClfrxMessage(message_id="CLFRX0079W", severity="W"),
         ApnsFailure(reason="connection_refused", timestamp=UTC_EPOCH, timestamp_parsed=True),
     ]
     assert batch.severities == Counter({"W": 1})
+    assert batch.clfrx == Counter({"W": 1})
 
 
 def test_class_method_layout_failure() -> None:
@@ -309,11 +309,8 @@ def test_other_clfrx_ids_count_by_severity_but_are_not_failures() -> None:
         ),
     )
     batch = parse_all(data)
-    assert batch.events == [
-        ClfrxMessage(message_id="CLFRX0080I", severity="I"),
-        ClfrxMessage(message_id="CLFRX0015W", severity="W"),
-        ClfrxMessage(message_id="CLFRX0042E", severity="E"),
-    ]
+    assert batch.events == []
+    assert batch.clfrx == Counter({"I": 1, "W": 1, "E": 1})
     assert batch.severities == Counter({"I": 1, "W": 1, "E": 1})
 
 
@@ -592,11 +589,11 @@ def test_crlf_lines() -> None:
     )
     batch = parse_all(data)
     assert batch.events == [
-        ClfrxMessage(message_id="CLFRX0079W", severity="W"),
         ApnsFailure(reason="connection_refused", timestamp=UTC_EPOCH, timestamp_parsed=True),
         ServerLifecycle(state="started", server="s", timestamp=UTC_EPOCH),
     ]
     assert batch.severities == Counter({"W": 1, "A": 1})
+    assert batch.clfrx == Counter({"W": 1})
 
 
 def test_unreadable_timestamp_keeps_the_failure() -> None:
