@@ -17,7 +17,10 @@ candidate costs time, never a wrong count.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +38,7 @@ _LF, _CR, _OPEN, _CLOSE, _SPACE = 10, 13, 91, 93, 32
 _ANCHOR_X, _ANCHOR_V = ord("X"), ord("V")
 
 Positions = npt.NDArray[np.int64]
+_Flags = npt.NDArray[np.bool_]
 
 
 def _table(members: bytes | range) -> npt.NDArray[np.bool_]:
@@ -107,8 +111,66 @@ _EMPTY_TYPES = np.zeros(0, dtype=np.uint8)
 
 
 def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineIndex:
-    """Index data[begin:end], which must be whole lines (empty, or ending with a newline)."""
+    """Index data[begin:end], which must be whole lines (empty, or ending with a newline).
+
+    A large region is cut at newlines into parts indexed by a pool of threads (numpy works
+    without the GIL), one part per CPU.
+    """
     end = len(data) if end is None else end
+    parts = _parts(data, begin, end)
+    if len(parts) == 1:
+        return _index_part(data, begin, end)
+    futures = [_pool().submit(_index_part, data, lo, hi) for lo, hi in parts[1:]]
+    first = _index_part(data, *parts[0])
+    return _joined([first, *(future.result() for future in futures)])
+
+
+_PARALLEL_MIN = 1 << 20  # bytes per part below which threads cost more than they save
+_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The shared pool of index threads (started on first use)."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(_WORKERS - 1, thread_name_prefix="lineindex"))
+        return _POOL[0]
+
+
+def _parts(data: bytes, begin: int, end: int) -> list[tuple[int, int]]:
+    """[begin, end) cut after newlines into at most _WORKERS parts of _PARALLEL_MIN or more."""
+    count = min(_WORKERS, (end - begin) // _PARALLEL_MIN)
+    if count <= 1:
+        return [(begin, end)]
+    parts = []
+    lo = begin
+    for number in range(1, count):
+        cut = data.find(b"\n", begin + (end - begin) * number // count, end) + 1
+        if cut <= lo or cut >= end:
+            continue
+        parts.append((lo, cut))
+        lo = cut
+    parts.append((lo, end))
+    return parts
+
+
+def _joined(indexes: list[LineIndex]) -> LineIndex:
+    """One index of consecutive parts."""
+    return LineIndex(
+        lines=sum(index.lines for index in indexes),
+        line_starts=np.concatenate([index.line_starts for index in indexes]),
+        record_starts=np.concatenate([index.record_starts for index in indexes]),
+        record_types=np.concatenate([index.record_types for index in indexes]),
+        clfrx_starts=np.concatenate([index.clfrx_starts for index in indexes]),
+        clfrx_types=np.concatenate([index.clfrx_types for index in indexes]),
+        candidates=np.concatenate([index.candidates for index in indexes]),
+    )
+
+
+def _index_part(data: bytes, begin: int, end: int) -> LineIndex:
+    """index_lines of one part, in the calling thread."""
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
         return LineIndex(0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
@@ -116,17 +178,14 @@ def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineInde
         raise ValueError("index_lines needs whole lines")
     marks = _marks(a)
     kinds = a[marks]
-    anchor = (kinds == _ANCHOR_X) | (kinds == _ANCHOR_V)
-    anchors = marks[anchor]
-    structural = ~anchor
-    marks, kinds = marks[structural], kinds[structural]
+    anchors = marks[(kinds == _ANCHOR_X) | (kinds == _ANCHOR_V)]
     newline_marks = np.flatnonzero(kinds == _LF)
     newlines = marks[newline_marks]
     starts = np.empty(newlines.size, dtype=np.int64)
     starts[0] = 0
     starts[1:] = newlines[:-1] + 1
     # Index in `marks` of the first mark at or after each line's start (a line start is never
-    # a mark itself unless the line is empty: then its own newline is that mark).
+    # a mark itself unless the line is empty or starts with an anchor byte).
     first_mark = np.empty(newlines.size, dtype=np.int64)
     first_mark[0] = 0
     first_mark[1:] = newline_marks[:-1] + 1
@@ -135,17 +194,17 @@ def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineInde
     record_types = a[close + 25]
     message = starts.copy()
     message[rows] = close + _HEADER_SPAN
-    position, by_message = _message_candidates(a, starts, message)
+    candidate = np.zeros(starts.size, dtype=bool)
+    position = _message_candidates(a, starts, message, candidate)
     clfrx, wsvr = _anchor_hits(a, anchors)
     line_types = np.zeros(starts.size, dtype=np.uint8)  # 0: not a record
     line_types[rows] = record_types
     clfrx_rows = np.searchsorted(newlines, clfrx)
     decided = _clfrx_ids(a, clfrx, clfrx_rows, message, position, line_types)
     decided_rows = clfrx_rows[decided]
-    undecided = np.concatenate((clfrx_rows[~decided], np.searchsorted(newlines, wsvr)))
-    candidates = np.concatenate((by_message, starts[undecided]))
-    if decided_rows.size:
-        candidates = candidates[~np.isin(candidates, starts[decided_rows])]
+    candidate[clfrx_rows] = True
+    candidate[np.searchsorted(newlines, wsvr)] = True
+    candidate[decided_rows] = False
     return LineIndex(
         lines=int(newlines.size),
         line_starts=starts + begin,
@@ -153,7 +212,7 @@ def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineInde
         record_types=record_types,
         clfrx_starts=starts[decided_rows] + begin,
         clfrx_types=a[clfrx[decided] + 9],
-        candidates=_distinct(candidates) + begin,
+        candidates=starts[candidate] + begin,
     )
 
 
@@ -187,15 +246,17 @@ def _records(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
 ) -> tuple[Positions, Positions]:
     """Rows of `starts` that are record lines, and the offset of each one's "]"."""
     rows = np.flatnonzero(a[starts] == _OPEN)
-    q = first_mark[rows]
+    q = _past_anchors(kinds, first_mark[rows])
     close = marks[q]
     # The time field: at least one byte, up to the first "]", no newline or CR before it.
     keep = (kinds[q] == _CLOSE) & (close >= starts[rows] + 2)
     rows, q, close = rows[keep], q[keep], close[keep]
-    # The next mark (there is one: the line's newline) lies past the header's span: then no
-    # newline, CR or "]" is in it and the fixed columns decide. Else it is rare: the regex.
-    clean = marks[q + 1] >= close + _HEADER_SPAN
-    odd_rows = rows[~clean & (kinds[q + 1] == _CLOSE)]
+    # The next mark but anchors (there is one: the line's newline) lies past the header's
+    # span: then no newline, CR or "]" is in it and the fixed columns decide. Else it is
+    # rare: the regex.
+    q = _past_anchors(kinds, q + 1)
+    clean = marks[q] >= close + _HEADER_SPAN
+    odd_rows = rows[~clean & (kinds[q] == _CLOSE)]
     rows, close = rows[clean], close[clean]
     # Three loads per record: "] hhhhhh", "hh xxxxx" and " T " (the span ends before the
     # line's newline, so every load stays inside the chunk).
@@ -215,6 +276,20 @@ def _records(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
     if odd_rows.size:
         rows, close = _add_odd_records(data, begin, starts, odd_rows, rows, close)
     return rows, close
+
+
+_ANCHOR = _table(bytes((_ANCHOR_X, _ANCHOR_V)))
+
+
+def _past_anchors(kinds: npt.NDArray[np.uint8], q: Positions) -> Positions:
+    """Each index into the marks moved past anchor marks (X, V) to the next other mark."""
+    moved = np.flatnonzero(_ANCHOR[kinds[q]])
+    if moved.size:
+        q = q.copy()
+        while moved.size:
+            q[moved] += 1
+            moved = moved[_ANCHOR[kinds[q[moved]]]]
+    return q
 
 
 _BYTE1 = np.uint64(0xFF00)
@@ -272,13 +347,12 @@ _FIRST = _table(b"ISFTMW" + bytes(range(0x80, 0x100)))
 
 
 def _message_candidates(
-    a: npt.NDArray[np.uint8], starts: Positions, message: Positions
-) -> tuple[Positions, Positions]:
-    """Where each line's message starts after whitespace (when ASCII), and the starts of the
-    lines whose message begins like a line event."""
+    a: npt.NDArray[np.uint8], starts: Positions, message: Positions, candidate: _Flags
+) -> Positions:
+    """Where each line's message starts after whitespace (when ASCII); flag the lines whose
+    message begins like a line event in `candidate`."""
     rows = np.flatnonzero(_SKIPPED_SPACE[a[message]])
     position = message
-    overflow = _EMPTY
     if rows.size:
         position = message.copy()
         words = _words8(a)
@@ -299,15 +373,18 @@ def _message_candidates(
             if rows.size == 0:
                 break
         else:
-            overflow = starts[rows]
+            candidate[rows] = True
     first = a[position]
     rows = np.flatnonzero(_FIRST[first])
     # Non-ASCII first bytes may be Unicode whitespace: the parser decides on those.
-    unsure = rows[first[rows] >= 0x80]
-    rows = rows[(first[rows] < 0x80) & (position[rows] <= a.size - 4)]
-    words4 = _words4(a)[position[rows]]
-    hit = np.isin(words4, _MESSAGE_PREFIXES) | ((words4 & _LOW3) == _MD5)
-    return position, np.concatenate((starts[rows[hit]], starts[unsure], overflow))
+    candidate[rows[first[rows] >= 0x80]] = True
+    rows = rows[position[rows] <= a.size - 4]
+    heads = _words4(a)[position[rows]]
+    hit = (heads & _LOW3) == _MD5
+    for prefix in _MESSAGE_PREFIXES:
+        hit |= heads == prefix
+    candidate[rows[hit]] = True
+    return position
 
 
 def _anchor_hits(a: npt.NDArray[np.uint8], anchors: Positions) -> tuple[Positions, Positions]:
@@ -362,11 +439,3 @@ def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) ->
     for i, byte in enumerate(text):
         at = at[a[at + (shift + i)] == byte]
     return at
-
-
-def _distinct(values: Positions) -> Positions:
-    """Sorted distinct values (few: the candidates of a chunk)."""
-    values = np.sort(values)
-    if values.size > 1:
-        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
-    return values
