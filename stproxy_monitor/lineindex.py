@@ -72,6 +72,7 @@ class LineIndex:
     """What a chunk of whole lines holds; offsets are absolute in the buffer indexed."""
 
     lines: int
+    longest: int  # bytes of the longest line, without its newline
     line_starts: Positions  # offset of every line
     record_starts: Positions  # sorted offsets of record lines
     record_types: npt.NDArray[np.uint8]  # their event type letters (ASCII codes)
@@ -160,6 +161,7 @@ def _joined(indexes: list[LineIndex]) -> LineIndex:
     """One index of consecutive parts."""
     return LineIndex(
         lines=sum(index.lines for index in indexes),
+        longest=max(index.longest for index in indexes),
         line_starts=np.concatenate([index.line_starts for index in indexes]),
         record_starts=np.concatenate([index.record_starts for index in indexes]),
         record_types=np.concatenate([index.record_types for index in indexes]),
@@ -173,7 +175,7 @@ def _index_part(data: bytes, begin: int, end: int) -> LineIndex:
     """index_lines of one part, in the calling thread."""
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
-        return LineIndex(0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
+        return LineIndex(0, 0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
     if a[-1] != _LF:
         raise ValueError("index_lines needs whole lines")
     marks = _marks(a)
@@ -207,6 +209,7 @@ def _index_part(data: bytes, begin: int, end: int) -> LineIndex:
     candidate[decided_rows] = False
     return LineIndex(
         lines=int(newlines.size),
+        longest=int((newlines - starts).max()),
         line_starts=starts + begin,
         record_starts=starts[rows] + begin,
         record_types=record_types,

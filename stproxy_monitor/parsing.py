@@ -224,7 +224,7 @@ class LogParser:
             begin = first + 1
         self._hold(data[end + 1 :], cap, batch)
         if begin <= end:
-            regions.append(_cap_lines(data, begin, end + 1, cap, batch))
+            regions.append((data, begin, end + 1))
         return regions
 
     def _hold(self, data: bytes, cap: int, batch: Batch) -> None:
@@ -256,6 +256,9 @@ class LogParser:
         """Parse the whole lines data[begin:end]: counted at C speed (lineindex), only the
         candidate lines are looked at in Python."""
         index = index_lines(data, begin, end)
+        if index.longest > self.options.max_line_bytes:  # rare: cut them, index again
+            data, begin, end = _cap_lines(data, begin, end, self.options.max_line_bytes, batch)
+            index = index_lines(data, begin, end)
         batch.lines += index.lines
         counts = index.type_counts()
         batch.severities.update(counts)
@@ -460,7 +463,7 @@ def _cap_lines(data: bytes, begin: int, end: int, cap: int, batch: Batch) -> tup
     counted once: (buffer, begin, end), the input itself when no line is too long.
 
     A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
-    memchr per tile finds the candidates, so ordinary chunks cost almost nothing.
+    memchr per tile finds them.
     """
     tile = max(cap // 2, 1)
     parts: list[bytes] = []
