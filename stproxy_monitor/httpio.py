@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -72,17 +73,32 @@ class SocketWriter(io.BufferedIOBase):
         super().__init__()
         self._sock = sock
         self._timeout = timeout
+        self._held: list[bytes] | None = None
 
     def writable(self) -> bool:
         """A writable stream."""
         return True
 
     def write(self, data: Any) -> int:
-        """Send everything or raise."""
+        """Send everything or raise (inside corked(): keep it for the one send at the end)."""
+        if self._held is not None:
+            self._held.append(bytes(data))
+            return len(self._held[-1])
         self._sock.settimeout(self._timeout)
         self._sock.sendall(data)
         with memoryview(data) as view:
             return view.nbytes
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """What is written inside goes out in one send when the block ends (nothing on error)."""
+        self._held = []
+        try:
+            yield
+            data = b"".join(self._held)
+        finally:
+            self._held = None
+        self.write(data)
 
     def fileno(self) -> int:
         """The socket's descriptor."""
