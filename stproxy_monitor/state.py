@@ -71,29 +71,44 @@ class FileTotals:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A consistent copy of the state, rendered outside the lock."""
+    """A consistent copy of the state, rendered outside the lock; nobody changes it.
+
+    While a part of the state does not change, successive snapshots share that part's dict: a
+    scrape may reuse what it rendered from the very same (``is``) ``servers`` or ``files``.
+    """
 
     servers: dict[str, ServerTotals]
     files: dict[str, FileTotals]
 
 
 class State:
-    """Thread-safe accumulation of log batches; the tailer writes, the scrape reads."""
+    """Thread-safe accumulation of log batches; the tailer writes, the scrape reads.
+
+    Every change bumps the version of the part it touches (servers, files); ``snapshot()`` copies
+    a part again only when its version moved.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._servers: dict[str, ServerTotals] = {}
         self._files: dict[str, FileTotals] = {}
+        self._servers_version = 0
+        self._files_version = 0
+        self._snapshot = Snapshot(servers={}, files={})
+        self._snapshot_versions = (0, 0)
 
     def register(self, path: str, *, server: str | None = None) -> None:
         """Declare a followed file (so that it shows up before anything is read)."""
         with self._lock:
+            self._files_version += 1
             totals = self._files.setdefault(path, FileTotals())
             totals.configured_server = server
 
     def apply(self, path: str, batch: Batch, *, now: float) -> None:
         """Add what one parsed chunk of `path` held."""
         with self._lock:
+            self._servers_version += 1
+            self._files_version += 1
             totals = self._files.setdefault(path, FileTotals())
             totals.lines += batch.lines
             totals.long_lines += batch.long_lines
@@ -142,38 +157,72 @@ class State:
     def restore_server(self, name: str, **gauges: object) -> None:
         """Set a server's gauges from saved positions (counters start again at 0)."""
         with self._lock:
+            self._servers_version += 1
             totals = self._servers.setdefault(name, ServerTotals())
             for key, value in gauges.items():
                 setattr(totals, key, value)
 
     def update_file(self, path: str, **changes: object) -> None:
-        """Set reader facts of a file (position, size, present, ...)."""
+        """Set reader facts of a file (position, size, present, ...).
+
+        The tailer sets present, size and position on every poll of every file: setting the value
+        a fact already has is no change (the version stays).
+        """
         with self._lock:
-            totals = self._files.setdefault(path, FileTotals())
+            totals = self._files.get(path)
+            if totals is None:
+                totals = self._files[path] = FileTotals()
+                self._files_version += 1
             for name, value in changes.items():
-                setattr(totals, name, value)
+                if getattr(totals, name) != value:
+                    setattr(totals, name, value)
+                    self._files_version += 1
 
     def count_file(self, path: str, **increments: int) -> None:
         """Add to reader counters of a file (bytes, rotations, truncations, ...)."""
         with self._lock:
-            totals = self._files.setdefault(path, FileTotals())
+            totals = self._files.get(path)
+            if totals is None:
+                totals = self._files[path] = FileTotals()
+                self._files_version += 1
             for name, value in increments.items():
-                setattr(totals, name, getattr(totals, name) + value)
+                if value:
+                    setattr(totals, name, getattr(totals, name) + value)
+                    self._files_version += 1
 
     def snapshot(self) -> Snapshot:
-        """Copies of every total, taken under the lock."""
+        """Copies of every total, taken under the lock (a part that has not changed is shared)."""
         with self._lock:
-            servers = {
-                name: replace(
-                    t,
-                    failures=Counter(t.failures),
-                    severities=Counter(t.severities),
-                    clfrx=Counter(t.clfrx),
-                )
-                for name, t in self._servers.items()
-            }
-            files = {path: replace(t) for path, t in self._files.items()}
-        return Snapshot(servers=servers, files=files)
+            versions = (self._servers_version, self._files_version)
+            if versions == self._snapshot_versions:
+                return self._snapshot
+            last = self._snapshot
+            servers = (
+                last.servers if versions[0] == self._snapshot_versions[0] else self._copy_servers()
+            )
+            files = last.files if versions[1] == self._snapshot_versions[1] else self._copy_files()
+            self._snapshot = Snapshot(servers=servers, files=files)
+            self._snapshot_versions = versions
+            return self._snapshot
+
+    def _copy_servers(self) -> dict[str, ServerTotals]:
+        """A copy of every server's totals (called under the lock)."""
+        return {
+            name: replace(
+                t,
+                failures=Counter(t.failures),
+                severities=Counter(t.severities),
+                clfrx=Counter(t.clfrx),
+            )
+            for name, t in self._servers.items()
+        }
+
+    def _copy_files(self) -> dict[str, FileTotals]:
+        """A copy of every file's facts (called under the lock)."""
+        return {
+            path: replace(t, header_servers=set(t.header_servers))
+            for path, t in self._files.items()
+        }
 
 
 def _before_headers(total: Counter[str], segments: list[Counter[str]]) -> Counter[str]:
