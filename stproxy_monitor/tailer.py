@@ -12,7 +12,7 @@ from typing import BinaryIO
 from stproxy_monitor.parsing import Batch, LogParser
 
 FINGERPRINT_BYTES = 1024
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
 # Bytes one poll reads at most: a long catch-up is many short polls, between which positions
 # are saved and a stop request is seen.
 POLL_BYTES = 16 << 20
