@@ -250,7 +250,11 @@ class CertificateCache:
         return self._snapshot
 
     def refresh(self) -> CertificateSnapshot:
-        """Stat every configured path, re-read the changed ones, return a fresh snapshot."""
+        """Stat every configured path, re-read the changed ones, return the snapshot.
+
+        The snapshot is the very object the last refresh returned when no file changed (the
+        same paths, each with the same identity): renderings of it may be reused.
+        """
         with self._lock:
             current: dict[str, _CachedRead] = {}
             for path, source, globbed in self._paths():
@@ -258,8 +262,9 @@ class CertificateCache:
                 if globbed and identity.missing:
                     continue  # removed between the glob and the stat
                 current[path] = self._cached_or_read(path, source, identity)
+            if not _same_reads(current, self._cache):
+                self._snapshot = self._build_snapshot(current)
             self._cache = current
-            self._snapshot = self._build_snapshot(current)
             return self._snapshot
 
     def _paths(self) -> list[tuple[str, CertificateSource, bool]]:
@@ -320,3 +325,8 @@ class CertificateCache:
             files=MappingProxyType({path: read.status for path, read in current.items()}),
             read_errors_total=MappingProxyType(dict(self._errors)),
         )
+
+
+def _same_reads(current: dict[str, _CachedRead], last: dict[str, _CachedRead]) -> bool:
+    """Whether a refresh found the same paths, in the same order, each with the same read."""
+    return list(current) == list(last) and all(read is last[path] for path, read in current.items())

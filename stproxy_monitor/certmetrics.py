@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -29,10 +30,12 @@ from stproxy_monitor.certfiles import (
 )
 from stproxy_monitor.collector import CertificateRow
 from stproxy_monitor.config import CertificateConfig, ProfileConfig
+from stproxy_monitor.exposition import Section
 from stproxy_monitor.state import Snapshot
 
 READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
 PROFILE_GLOB = os.path.join("config", "cells", "*", "nodes", "*", "apns-prod.pkcs12")
+_T = TypeVar("_T")
 
 
 def password_source(password_file: str | None, password_env: str | None) -> PasswordSource | None:
@@ -58,10 +61,19 @@ class CertificateReading:
 
 @dataclass(frozen=True, slots=True)
 class CertificateView:
-    """What one scrape knows about certificates: rows plus the extra families."""
+    """What one scrape knows about certificates: rows plus the extra families, in sections.
 
-    rows: list[CertificateRow]
-    families: list[Metric]
+    ``rows`` and each section's key are the very objects of the previous view while what they
+    are made from is the same (see exposition.Section).
+    """
+
+    rows: tuple[CertificateRow, ...]
+    sections: tuple[Section, ...]
+
+    @property
+    def families(self) -> list[Metric]:
+        """Every family of the sections."""
+        return [family for section in self.sections for family in section.families()]
 
 
 class _StatKeyedReader:
@@ -126,6 +138,10 @@ class CertificateMonitor:
             and not profiles
             and not any(ch in certificates[0].path for ch in "*?[")
         )
+        # The last view's parts, given again while equal to the new ones (see view).
+        self._rows_memo: tuple[CertificateSnapshot | None, tuple[CertificateRow, ...]] = (None, ())
+        self._cells_memo: tuple[CellReport, ...] = ()
+        self._restart_memo: tuple[tuple[str, int], ...] = ()
 
     def read(self, logs: Snapshot) -> CertificateReading:
         """Refresh (only changed files are re-read) and run the cell and restart checks."""
@@ -141,14 +157,26 @@ class CertificateMonitor:
         )
 
     def view(self, now: float, logs: Snapshot) -> CertificateView:
-        """Refresh and render rows and families."""
+        """Refresh; rows and the families in sections keyed on what they are made from."""
         reading = self.read(logs)
-        families = [
-            *_read_families(reading.snapshot),
-            *_cell_families(reading.cells),
-            _restart_family(reading.restart_pending),
-        ]
-        return CertificateView(rows=list(_rows(reading.snapshot)), families=families)
+        snapshot, rows = self._rows_memo
+        if snapshot is not reading.snapshot:
+            snapshot, rows = reading.snapshot, tuple(_rows(reading.snapshot))
+            self._rows_memo = (snapshot, rows)
+        cells = self._cells_memo = _same_or_new(self._cells_memo, reading.cells)
+        restart = self._restart_memo = _same_or_new(
+            self._restart_memo, tuple(reading.restart_pending.items())
+        )
+        sections = (
+            Section(
+                name="certificate_files", key=snapshot, families=lambda: _read_families(snapshot)
+            ),
+            Section(name="cells", key=cells, families=lambda: _cell_families(cells)),
+            Section(
+                name="restart_pending", key=restart, families=lambda: [_restart_family(restart)]
+            ),
+        )
+        return CertificateView(rows=rows, sections=sections)
 
     def _restarts(
         self, snapshot: CertificateSnapshot, scans: list[ProfileScan], logs: Snapshot
@@ -216,14 +244,19 @@ def _read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
     yield errors
 
 
-def _restart_family(pending: Mapping[str, int]) -> Metric:
+def _same_or_new(last: _T, new: _T) -> _T:
+    """The last value when the new one is equal to it (so that its renderings are reused)."""
+    return last if new == last else new
+
+
+def _restart_family(pending: Iterable[tuple[str, int]]) -> Metric:
     """restart_pending{server}: the certificate in use changed after the last start."""
     family = GaugeMetricFamily(
         "stproxy_apns_certificate_restart_pending",
         "1 where the certificate file in use changed after the server's last start.",
         labels=("server",),
     )
-    for server, value in pending.items():
+    for server, value in pending:
         family.add_metric([server], value)
     return family
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from stproxy_monitor import __version__
 from stproxy_monitor.events import REASONS
+from stproxy_monitor.exposition import Section
 from stproxy_monitor.state import Snapshot, State
 
 CERT_LABELS = ("source", "path", "node", "serial")
@@ -43,12 +44,12 @@ class CertificateViewLike(Protocol):
     """What a certificate provider returns for one scrape."""
 
     @property
-    def rows(self) -> list[CertificateRow]:
-        """Certificates read from files."""
+    def rows(self) -> tuple[CertificateRow, ...]:
+        """Certificates read from files (the same tuple while they are the same)."""
         ...
 
     @property
-    def families(self) -> list[Metric]:
+    def sections(self) -> Sequence[Section]:
         """read_ok, read errors and the cell rollout families."""
         ...
 
@@ -88,6 +89,11 @@ class MonitorCollector(Collector):
         self._certificates = certificates
         self._reload_status = reload_status
         self._watcher_alive = watcher_alive
+        # (files, file rows) -> (rows, unique rows): see _rows.
+        self._rows_memo: tuple[
+            object, object, tuple[CertificateRow, ...], tuple[CertificateRow, ...]
+        ]
+        self._rows_memo = (None, None, (), ())
 
     def describe(self) -> Iterable[Metric]:
         """Nothing: the families depend on what is followed (no collect at register)."""
@@ -95,28 +101,57 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Every family, fresh from one snapshot."""
+        for section in self.sections():
+            yield from section.families()
+
+    def sections(self) -> list[Section]:
+        """This scrape's families in sections, keyed on what they are made from (see exposition).
+
+        Only the expiry days (they move with the clock) and the self-metrics (kept by other
+        objects) are rendered on every scrape.
+        """
         now = self._clock()
         snapshot = self._state.snapshot()
-        rows, extra = self._certificate_view(now, snapshot)
-        yield from server_families(snapshot)
-        yield from certificate_families(rows, now)
-        yield from extra
-        yield from file_families(snapshot)
-        yield from self._self_families()
+        view = self._certificates.view(now, snapshot) if self._certificates else None
+        _, rows = self._rows(snapshot, view)
+        return [
+            Section(
+                name="servers", key=snapshot.servers, families=lambda: server_families(snapshot)
+            ),
+            Section(
+                name="certificate_validity", key=rows, families=lambda: validity_families(rows)
+            ),
+            Section(
+                name="certificate_expiry", key=None, families=lambda: [expiry_family(rows, now)]
+            ),
+            Section(name="certificate_info", key=rows, families=lambda: [info_family(rows)]),
+            *(view.sections if view else ()),
+            Section(name="files", key=snapshot.files, families=lambda: file_families(snapshot)),
+            Section(name="self", key=None, families=self._self_families),
+        ]
 
     def certificate_rows(self, now: float) -> list[CertificateRow]:
         """Every certificate known now (for the landing page)."""
-        return self._certificate_view(now, self._state.snapshot())[0]
+        snapshot = self._state.snapshot()
+        view = self._certificates.view(now, snapshot) if self._certificates else None
+        return list(self._rows(snapshot, view)[0])
 
-    def _certificate_view(
-        self, now: float, snapshot: Snapshot
-    ) -> tuple[list[CertificateRow], list[Metric]]:
-        """Certificates from logs and, when configured, from files, plus the cell families."""
-        rows = list(log_certificate_rows(snapshot))
-        if self._certificates is None:
-            return rows, []
-        view = self._certificates.view(now, snapshot)
-        return rows + view.rows, view.families
+    def _rows(
+        self, snapshot: Snapshot, view: CertificateViewLike | None
+    ) -> tuple[tuple[CertificateRow, ...], tuple[CertificateRow, ...]]:
+        """Rows from logs then files, and those with a label set of their own.
+
+        The same tuples while neither source changed, or when the new rows are equal.
+        """
+        file_rows = view.rows if view else ()
+        files, from_files, rows, unique = self._rows_memo
+        if files is snapshot.files and from_files is file_rows:
+            return rows, unique
+        new = (*log_certificate_rows(snapshot), *file_rows)
+        if new != rows:
+            rows, unique = new, unique_certificates(new)
+        self._rows_memo = (snapshot.files, file_rows, rows, unique)
+        return rows, unique
 
     def _self_families(self) -> Iterator[Metric]:
         """Build info, reload status and watcher health."""
@@ -230,8 +265,28 @@ def log_certificate_rows(snapshot: Snapshot) -> Iterator[CertificateRow]:
         )
 
 
+def unique_certificates(rows: Iterable[CertificateRow]) -> tuple[CertificateRow, ...]:
+    """One row per label set (source, path, node, serial): the first one wins."""
+    seen: set[tuple[str, ...]] = set()
+    unique = []
+    for row in rows:
+        key = (row.source, row.path, row.node, row.serial)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return tuple(unique)
+
+
 def certificate_families(rows: Iterable[CertificateRow], now: float) -> Iterator[Metric]:
     """Certificate validity families; one series per label set (first one wins)."""
+    unique = unique_certificates(rows)
+    yield from validity_families(unique)
+    yield expiry_family(unique, now)
+    yield info_family(unique)
+
+
+def validity_families(rows: Iterable[CertificateRow]) -> Iterator[Metric]:
+    """not_after and not_before of rows with distinct label sets."""
     not_after = GaugeMetricFamily(
         "stproxy_apns_certificate_not_after_timestamp_seconds",
         "Certificate end of validity.",
@@ -242,26 +297,38 @@ def certificate_families(rows: Iterable[CertificateRow], now: float) -> Iterator
         "Certificate start of validity.",
         labels=CERT_LABELS,
     )
+    for row in rows:
+        key = [row.source, row.path, row.node, row.serial]
+        not_after.add_metric(key, row.not_after)
+        if row.not_before is not None:
+            not_before.add_metric(key, row.not_before)
+    yield from (not_after, not_before)
+
+
+def expiry_family(rows: Iterable[CertificateRow], now: float) -> Metric:
+    """Days until each certificate expires, at `now` (rows with distinct label sets)."""
     days = GaugeMetricFamily(
         "stproxy_apns_certificate_expiry_days",
         "Days until the certificate expires (negative once expired).",
         labels=CERT_LABELS,
     )
+    for row in rows:
+        days.add_metric(
+            [row.source, row.path, row.node, row.serial], (row.not_after - now) / 86400.0
+        )
+    return days
+
+
+def info_family(rows: Iterable[CertificateRow]) -> Metric:
+    """Identity of each certificate (rows with distinct label sets)."""
     info = GaugeMetricFamily(
         "stproxy_apns_certificate_info", "Identity of each certificate.", labels=INFO_LABELS
     )
-    seen: set[tuple[str, ...]] = set()
     for row in rows:
-        key = [row.source, row.path, row.node, row.serial]
-        if tuple(key) in seen:
-            continue
-        seen.add(tuple(key))
-        not_after.add_metric(key, row.not_after)
-        if row.not_before is not None:
-            not_before.add_metric(key, row.not_before)
-        days.add_metric(key, (row.not_after - now) / 86400.0)
-        info.add_metric([*key, row.subject, row.issuer, row.sha256], 1)
-    yield from (not_after, not_before, days, info)
+        info.add_metric(
+            [row.source, row.path, row.node, row.serial, row.subject, row.issuer, row.sha256], 1
+        )
+    return info
 
 
 def file_families(snapshot: Snapshot) -> Iterator[Metric]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import html
 import io
 import ipaddress
@@ -19,9 +18,9 @@ from typing import Any
 
 import structlog
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from stproxy_monitor.exposition import Exposition
 from stproxy_monitor.httpio import DeadlineReader, HeadBudget, HeadTooLargeError, SocketWriter
 from stproxy_monitor.websecurity import PLAIN_HTTP, WebSecurity
 
@@ -222,13 +221,11 @@ class MonitorHandler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         """The exposition, in the format and compression the scraper asked for."""
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-        body = encoder(self.server.endpoints.registry)
-        headers = {}
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=6)
-            headers["Content-Encoding"] = "gzip"
-        self._send(200, body, content_type, headers=headers)
+        gzip = "gzip" in self.headers.get("Accept-Encoding", "")
+        body, content_type = self.server.exposition.render(
+            self.headers.get("Accept", ""), gzip=gzip
+        )
+        self._send(200, body, content_type, headers={"Content-Encoding": "gzip"} if gzip else {})
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """A short plain-text error that closes the connection (never echoes the request)."""
@@ -291,6 +288,7 @@ class MonitorHTTPServer(ThreadingHTTPServer):
         self, address: tuple[str, int], endpoints: Endpoints, *, limits: Limits | None = None
     ) -> None:
         self.endpoints = endpoints
+        self.exposition = Exposition(endpoints.registry)
         self.limits = limits or Limits()
         self.stats = HTTPStats()
         self._slots = threading.BoundedSemaphore(self.limits.max_connections)

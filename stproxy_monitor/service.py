@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Mapping
 
 import structlog
-from prometheus_client.registry import CollectorRegistry
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
@@ -17,6 +16,7 @@ from stproxy_monitor.collector import CertificateViewLike, MonitorCollector
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.exposition import SectionRegistry
 from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
 from stproxy_monitor.positions import PositionStore
 from stproxy_monitor.state import Snapshot, State
@@ -57,7 +57,8 @@ class Service:
             watcher_alive=self._watcher_alive,
             positions=self._positions_status,
         )
-        self.registry = CollectorRegistry(auto_describe=False)
+        # Rendered by sections, each reused while what it is made from stays (exposition).
+        self.registry = SectionRegistry(auto_describe=False)
         self.registry.register(self.collector)
         # --web.config.file: a bad file raises ConfigError here (exit 2 at start); later changes
         # to it or to its certificates are picked up per connection and on every tick.

@@ -1,0 +1,197 @@
+"""The /metrics body: rendered by sections, each reused while the inputs it was made from stay.
+
+A scrape's families come in sections (``Section``). A section whose ``key`` is the very object
+(``is``) the previous scrape gave is not rendered again: its bytes, in every format asked for, and
+its deflated bytes are reused. Whoever makes a key must give a new object whenever what the
+families are made from changes (``State.snapshot()`` parts, the certificate cache's snapshot,
+tuples of frozen rows). Sections keyed None (certificate expiry days, which move with the clock;
+counters kept by other threads) are rendered on every scrape.
+
+Both text formats render family by family, so the body is the sections' renderings in order
+followed by the format's trailer (OpenMetrics' ``# EOF``): byte for byte what prometheus_client
+renders from the whole registry. The gzip body is one gzip member whose deflate stream is the
+sections' deflate streams, each compressed alone and ended on a byte boundary (Z_SYNC_FLUSH),
+then an empty final block, as pigz joins the blocks it compresses in parallel.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+Encoder = Callable[[Collector], bytes]
+
+# Gzip member head: deflate, no flags, no mtime, no extra flags, unknown OS (RFC 1952).
+_GZIP_HEAD = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed Huffman codes
+_FORMATS_KEPT = 4  # content types with cached renderings (Accept is the client's to choose)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Section:
+    """Families rendered together; ``key`` None means rendered on every scrape.
+
+    ``name`` is unique among one scrape's sections. ``families`` is called only when the section
+    has to be rendered.
+    """
+
+    name: str
+    key: object | None
+    families: Callable[[], Iterable[Metric]]
+
+
+@runtime_checkable
+class Sectioned(Protocol):
+    """A collector whose families come in keyed sections (collect() yields the same families)."""
+
+    def sections(self) -> list[Section]:
+        """This scrape's sections, in the order collect() yields their families."""
+        ...
+
+
+class SectionRegistry(CollectorRegistry):
+    """A CollectorRegistry that also lists its collectors' sections, in registration order.
+
+    ``collect()`` is CollectorRegistry's: the uncached rendering the sections must reproduce.
+    """
+
+    def __init__(self, *, auto_describe: bool = False) -> None:
+        super().__init__(auto_describe=auto_describe)
+        self._order: list[Collector] = []
+        self._order_lock = threading.Lock()
+
+    def register(self, collector: Collector) -> None:
+        """Register as CollectorRegistry does, and remember the order."""
+        super().register(collector)
+        with self._order_lock:
+            self._order.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        """Unregister as CollectorRegistry does."""
+        super().unregister(collector)
+        with self._order_lock:
+            self._order.remove(collector)
+
+    def sections(self) -> list[Section]:
+        """Every collector's sections; one always-rendered section for a plain collector."""
+        with self._order_lock:
+            collectors = list(self._order)
+        sections: list[Section] = []
+        for index, collector in enumerate(collectors):
+            if isinstance(collector, Sectioned):
+                sections.extend(collector.sections())
+            else:
+                sections.append(Section(name=f"#{index}", key=None, families=collector.collect))
+        return sections
+
+
+class _Families(Collector):
+    """Some families, as the collector an encoder renders."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        """The families."""
+        yield from self._families
+
+
+@dataclass(slots=True)
+class _Part:
+    """One section rendered in one format, and its deflate stream once asked for."""
+
+    key: object | None
+    text: bytes
+    deflated: bytes | None = None
+
+    def deflate(self, level: int) -> bytes:
+        """The text as raw deflate blocks ending on a byte boundary (b"" for no text)."""
+        if self.deflated is None:
+            compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+            deflated = compressor.compress(self.text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            self.deflated = deflated if self.text else b""
+        return self.deflated
+
+
+class _Format:
+    """The renderings of one content type: the format's trailer and each section's last part."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.trailer = _Part(key=None, text=encoder(_Families(())))
+        self.parts: dict[str, _Part] = {}
+
+    def render(self, sections: list[Section]) -> list[_Part]:
+        """Each section's part: the cached one while its key is the same object, else new."""
+        parts = []
+        kept: dict[str, _Part] = {}
+        for section in sections:
+            part = self.parts.get(section.name)
+            if section.key is None or part is None or part.key is not section.key:
+                part = _Part(key=section.key, text=self._text(section))
+            if section.key is not None:
+                kept[section.name] = part
+            parts.append(part)
+        self.parts = kept
+        return parts
+
+    def _text(self, section: Section) -> bytes:
+        """The section's families in this format, without the format's trailer."""
+        text = self.encoder(_Families(section.families()))
+        end = len(text) - len(self.trailer.text)
+        if text[end:] != self.trailer.text:
+            raise AssertionError(f"section {section.name}: rendering does not end as expected")
+        return text[:end]
+
+
+class Exposition:
+    """Renders a registry for /metrics in the format (and compression) a scraper asks for.
+
+    A SectionRegistry is rendered section by section with reuse; any other registry is rendered
+    whole on every scrape. Thread-safe: concurrent scrapes render one after the other.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, compresslevel: int = 6) -> None:
+        self._registry = registry
+        self._level = compresslevel
+        self._lock = threading.Lock()
+        self._formats: OrderedDict[str, _Format] = OrderedDict()
+
+    def render(self, accept: str, *, gzip: bool) -> tuple[bytes, str]:
+        """The body and its content type for an Accept header; gzip-compressed if asked."""
+        encoder, content_type = choose_encoder(accept)
+        with self._lock:
+            sections = self._sections()
+            fmt = self._format(content_type, encoder)
+            parts = [*fmt.render(sections), fmt.trailer]
+            body = b"".join(part.text for part in parts)
+            if gzip:
+                deflated = b"".join(part.deflate(self._level) for part in parts)
+                footer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+                body = b"".join((_GZIP_HEAD, deflated, _FINAL_BLOCK, footer))
+        return body, content_type
+
+    def _sections(self) -> list[Section]:
+        """This scrape's sections."""
+        if isinstance(self._registry, SectionRegistry):
+            return self._registry.sections()
+        return [Section(name="registry", key=None, families=self._registry.collect)]
+
+    def _format(self, content_type: str, encoder: Encoder) -> _Format:
+        """The cache of a content type (a few kept, the least recently used dropped)."""
+        fmt = self._formats.get(content_type)
+        if fmt is None:
+            fmt = self._formats[content_type] = _Format(encoder)
+            while len(self._formats) > _FORMATS_KEPT:
+                self._formats.popitem(last=False)
+        self._formats.move_to_end(content_type)
+        return fmt
