@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +35,17 @@ _SKIP_LIMIT = 64  # leading whitespace skipped per line before it is simply a ca
 _LF, _CR, _OPEN, _CLOSE, _SPACE = 10, 13, 91, 93, 32
 _ANCHOR_X, _ANCHOR_V = ord("X"), ord("V")
 
+try:
+    from stproxy_monitor import _lineindex as _native
+except ImportError:  # installed without a C compiler: numpy does the same work
+    _native = None  # type: ignore[assignment]
+
+# Which kernel indexes: "c" when it was built, else "numpy". STPROXY_MONITOR_KERNEL=numpy
+# forces numpy (the benchmarks compare both; the tests run both).
+KERNEL = "numpy" if _native is None or os.environ.get("STPROXY_MONITOR_KERNEL") == "numpy" else "c"
+
 Positions = npt.NDArray[np.int64]
+Buffer = bytes | bytearray  # what is indexed: a read's bytes, or a reused read buffer
 _Flags = npt.NDArray[np.bool_]
 
 
@@ -111,68 +119,41 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_TYPES = np.zeros(0, dtype=np.uint8)
 
 
-def index_lines(data: bytes, begin: int = 0, end: int | None = None) -> LineIndex:
+def index_lines(
+    data: Buffer, begin: int = 0, end: int | None = None, *, line_starts: bool = False
+) -> LineIndex:
     """Index data[begin:end], which must be whole lines (empty, or ending with a newline).
 
-    A large region is cut at newlines into parts indexed by a pool of threads (numpy works
-    without the GIL), one part per CPU.
+    line_starts: also list every line's offset (else LineIndex.line_starts is empty).
+    The C kernel does it when it was built, else numpy; both give the same index.
     """
     end = len(data) if end is None else end
-    parts = _parts(data, begin, end)
-    if len(parts) == 1:
-        return _index_part(data, begin, end)
-    futures = [_pool().submit(_index_part, data, lo, hi) for lo, hi in parts[1:]]
-    first = _index_part(data, *parts[0])
-    return _joined([first, *(future.result() for future in futures)])
+    if KERNEL == "c" and _native is not None:
+        return _index_c(data, begin, end, line_starts=line_starts)
+    return _index_numpy(data, begin, end, line_starts=line_starts)
 
 
-_PARALLEL_MIN = 1 << 20  # bytes per part below which threads cost more than they save
-_WORKERS = max(1, min(os.cpu_count() or 1, 8))
-_POOL: list[ThreadPoolExecutor] = []
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The shared pool of index threads (started on first use)."""
-    with _POOL_LOCK:
-        if not _POOL:
-            _POOL.append(ThreadPoolExecutor(_WORKERS - 1, thread_name_prefix="lineindex"))
-        return _POOL[0]
-
-
-def _parts(data: bytes, begin: int, end: int) -> list[tuple[int, int]]:
-    """[begin, end) cut after newlines into at most _WORKERS parts of _PARALLEL_MIN or more."""
-    count = min(_WORKERS, (end - begin) // _PARALLEL_MIN)
-    if count <= 1:
-        return [(begin, end)]
-    parts = []
-    lo = begin
-    for number in range(1, count):
-        cut = data.find(b"\n", begin + (end - begin) * number // count, end) + 1
-        if cut <= lo or cut >= end:
-            continue
-        parts.append((lo, cut))
-        lo = cut
-    parts.append((lo, end))
-    return parts
-
-
-def _joined(indexes: list[LineIndex]) -> LineIndex:
-    """One index of consecutive parts."""
+def _index_c(data: Buffer, begin: int, end: int, *, line_starts: bool) -> LineIndex:
+    """index_lines by the C kernel (stproxy_monitor/_lineindex.c)."""
+    if _native is None:
+        raise RuntimeError("the C kernel is not built")
+    lines, longest, starts, records, types, clfrx, clfrx_types, candidates = _native.index(
+        data, begin, end, line_starts
+    )
     return LineIndex(
-        lines=sum(index.lines for index in indexes),
-        longest=max(index.longest for index in indexes),
-        line_starts=np.concatenate([index.line_starts for index in indexes]),
-        record_starts=np.concatenate([index.record_starts for index in indexes]),
-        record_types=np.concatenate([index.record_types for index in indexes]),
-        clfrx_starts=np.concatenate([index.clfrx_starts for index in indexes]),
-        clfrx_types=np.concatenate([index.clfrx_types for index in indexes]),
-        candidates=np.concatenate([index.candidates for index in indexes]),
+        lines=lines,
+        longest=longest,
+        line_starts=np.frombuffer(starts, dtype=np.int64),
+        record_starts=np.frombuffer(records, dtype=np.int64),
+        record_types=np.frombuffer(types, dtype=np.uint8),
+        clfrx_starts=np.frombuffer(clfrx, dtype=np.int64),
+        clfrx_types=np.frombuffer(clfrx_types, dtype=np.uint8),
+        candidates=np.frombuffer(candidates, dtype=np.int64),
     )
 
 
-def _index_part(data: bytes, begin: int, end: int) -> LineIndex:
-    """index_lines of one part, in the calling thread."""
+def _index_numpy(data: Buffer, begin: int, end: int, *, line_starts: bool) -> LineIndex:
+    """index_lines with numpy."""
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
         return LineIndex(0, 0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
@@ -210,7 +191,7 @@ def _index_part(data: bytes, begin: int, end: int) -> LineIndex:
     return LineIndex(
         lines=int(newlines.size),
         longest=int((newlines - starts).max()),
-        line_starts=starts + begin,
+        line_starts=starts + begin if line_starts else _EMPTY,
         record_starts=starts[rows] + begin,
         record_types=record_types,
         clfrx_starts=starts[decided_rows] + begin,
@@ -239,7 +220,7 @@ def _marks(a: npt.NDArray[np.uint8]) -> Positions:
 
 
 def _records(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
-    data: bytes,
+    data: Buffer,
     begin: int,
     a: npt.NDArray[np.uint8],
     starts: Positions,
@@ -324,7 +305,7 @@ def _all_hex(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
 
 
 def _add_odd_records(  # noqa: PLR0917
-    data: bytes,
+    data: Buffer,
     begin: int,
     starts: Positions,
     odd_rows: Positions,

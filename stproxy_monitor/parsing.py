@@ -15,7 +15,7 @@ from stproxy_monitor.events import (
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.lineindex import RECORD_HEADER, LineIndex, index_lines
+from stproxy_monitor.lineindex import RECORD_HEADER, Buffer, LineIndex, index_lines
 from stproxy_monitor.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
@@ -145,7 +145,7 @@ class LogParser:
         self._block: dict[str, str] = {}
 
     # -- feeding -------------------------------------------------------------------------
-    def feed(self, data: bytes, now: float) -> Batch:
+    def feed(self, data: Buffer, now: float) -> Batch:
         """Consume bytes; complete lines are parsed, a trailing partial line waits."""
         batch = Batch()
         for buffer, begin, end in self._take_complete_lines(data, batch):
@@ -195,11 +195,11 @@ class LogParser:
         pending = self._pending.raw_bytes if self._pending is not None else 0
         return len(self._partial) + self._skipped_bytes + pending
 
-    def _take_complete_lines(self, data: bytes, batch: Batch) -> list[tuple[bytes, int, int]]:
+    def _take_complete_lines(self, data: Buffer, batch: Batch) -> list[tuple[Buffer, int, int]]:
         """The whole lines of data, the held partial line first, as (buffer, begin, end)
         regions in order; keep the rest, cap lengths. The bulk of data is not copied."""
         cap = self.options.max_line_bytes
-        regions: list[tuple[bytes, int, int]] = []
+        regions: list[tuple[Buffer, int, int]] = []
         first_of_file, self._file_start = self._file_start, False
         if (
             first_of_file
@@ -227,7 +227,7 @@ class LogParser:
             regions.append((data, begin, end + 1))
         return regions
 
-    def _hold(self, data: bytes, cap: int, batch: Batch) -> None:
+    def _hold(self, data: Buffer, cap: int, batch: Batch) -> None:
         """Keep an unfinished line, at most cap bytes of it; count a line that overflows."""
         if not data:
             return
@@ -252,13 +252,14 @@ class LogParser:
         return line
 
     # -- parsing -------------------------------------------------------------------------
-    def _parse_lines(self, data: bytes, begin: int, end: int, now: float, batch: Batch) -> None:
+    def _parse_lines(self, data: Buffer, begin: int, end: int, now: float, batch: Batch) -> None:
         """Parse the whole lines data[begin:end]: counted at C speed (lineindex), only the
         candidate lines are looked at in Python."""
-        index = index_lines(data, begin, end)
+        every_line = bool(self.options.certificate_patterns)
+        index = index_lines(data, begin, end, line_starts=every_line)
         if index.longest > self.options.max_line_bytes:  # rare: cut them, index again
             data, begin, end = _cap_lines(data, begin, end, self.options.max_line_bytes, batch)
-            index = index_lines(data, begin, end)
+            index = index_lines(data, begin, end, line_starts=every_line)
         batch.lines += index.lines
         counts = index.type_counts()
         batch.severities.update(counts)
@@ -266,7 +267,6 @@ class LogParser:
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        every_line = bool(self.options.certificate_patterns)
         lines = index.line_starts if every_line else index.candidates
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
@@ -284,7 +284,7 @@ class LogParser:
         decided = _NO_LETTERS if every_line else index
         _split_by_headers(index, decided, clfrx, headers, end, batch)
 
-    def _continue_pending(self, data: bytes, begin: int, end: int) -> int:
+    def _continue_pending(self, data: Buffer, begin: int, end: int) -> int:
         """Add the region's leading continuation lines to a pending record; return where it
         ends (begin when nothing is pending)."""
         if self._pending is None:
@@ -303,7 +303,7 @@ class LogParser:
 
     def _record_events(  # noqa: PLR0917 - private hot-path helper
         self,
-        data: bytes,
+        data: Buffer,
         line_end: int,
         end: int,
         header: re.Match[bytes] | None,
@@ -368,7 +368,7 @@ class LogParser:
 
     def _line_events(
         self,
-        data: bytes,
+        data: Buffer,
         start: int,
         line_end: int,
         header: re.Match[bytes] | None,
@@ -425,13 +425,13 @@ class LogParser:
             return None
         return parsed.epoch
 
-    def _decode(self, raw: bytes) -> str:
+    def _decode(self, raw: Buffer) -> str:
         """Bytes of one line to text: the configured encoding, never an exception."""
         return (
             raw[: self.options.max_line_bytes].decode(self.options.encoding, "replace").rstrip("\r")
         )
 
-    def _decode_lines(self, data: bytes, begin: int, end: int) -> list[str]:
+    def _decode_lines(self, data: Buffer, begin: int, end: int) -> list[str]:
         """Continuation lines data[begin:end], decoded, at most 200 kept (a record's text is
         capped too)."""
         parts = data[begin:end].split(b"\n", _MAX_RECORD_LINES)[:-1]
@@ -449,7 +449,7 @@ _HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
 _NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
 
 
-def _next_record(data: bytes, pos: int, end: int) -> int:
+def _next_record(data: Buffer, pos: int, end: int) -> int:
     """Offset of the next line from `pos` (a line start) that starts a record (or a header
     block) before `end`, else end."""
     if RECORD_START.match(data, pos, end) or data.startswith(_HEADER_PROCESS_LINE, pos, end):
@@ -458,7 +458,9 @@ def _next_record(data: bytes, pos: int, end: int) -> int:
     return end if m is None else m.start() + 1
 
 
-def _cap_lines(data: bytes, begin: int, end: int, cap: int, batch: Batch) -> tuple[bytes, int, int]:
+def _cap_lines(
+    data: Buffer, begin: int, end: int, cap: int, batch: Batch
+) -> tuple[Buffer, int, int]:
     """The whole lines data[begin:end] with those longer than cap bytes cut to cap, each
     counted once: (buffer, begin, end), the input itself when no line is too long.
 
@@ -466,7 +468,7 @@ def _cap_lines(data: bytes, begin: int, end: int, cap: int, batch: Batch) -> tup
     memchr per tile finds them.
     """
     tile = max(cap // 2, 1)
-    parts: list[bytes] = []
+    parts: list[Buffer] = []
     copied = tile_start = begin
     while tile_start < end:
         if data.find(b"\n", tile_start, min(tile_start + tile, end)) >= 0:

@@ -1,0 +1,5 @@
+"""Types of the optional C kernel (stproxy_monitor/_lineindex.c)."""
+
+def index(
+    data: bytes | bytearray, begin: int, end: int, want_lines: bool, /
+) -> tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes]: ...
