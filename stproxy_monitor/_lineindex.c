@@ -70,9 +70,11 @@ static void init_classes(void) {
 
 /* Offset of the "]" that ends a record header starting at s (a[s] == '['), or -1. */
 static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t e) {
-    Py_ssize_t p = s + 1;
-    while (p < e && a[p] != ']' && a[p] != '\r') p++;
-    if (p >= e || a[p] != ']' || p < s + 2 || p + HEADER_SPAN - 1 >= e) return -1;
+    const unsigned char *first_close = memchr(a + s + 1, ']', (size_t)(e - s - 1));
+    if (first_close == NULL) return -1;
+    Py_ssize_t p = first_close - a;
+    if (p < s + 2 || p + HEADER_SPAN - 1 >= e) return -1;
+    if (memchr(a + s + 1, '\r', (size_t)(p - s - 1)) != NULL) return -1; /* a CR in the time */
     const unsigned char *h = a + p;
     if (h[1] != ' ' || h[10] != ' ' || h[24] != ' ' || h[26] != ' ') return -1;
     if (!(CLASS[h[25]] & UPPER)) return -1;
@@ -93,6 +95,12 @@ static int starts_with(const unsigned char *a, Py_ssize_t at, Py_ssize_t e, cons
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
     if (m >= e) return 0;
     if (a[m] >= 0x80) return 1;
+    switch (a[m]) {
+    case 'I': case 'S': case 'F': case 'T': case 'M': case 'W':
+        break;
+    default:
+        return 0;
+    }
     return starts_with(a, m, e, "Issu") || starts_with(a, m, e, "Subj") ||
            starts_with(a, m, e, "From") || starts_with(a, m, e, "To (") ||
            starts_with(a, m, e, "MD5") || starts_with(a, m, e, "WebS");
