@@ -241,6 +241,7 @@ class CertificateCache:
         self._environ = environ
         self._lock = threading.Lock()
         self._cache: dict[str, _CachedRead] = {}
+        self._as_path: dict[str, Path] = {}  # made once per path: Path() costs more than stat
         self._errors: Counter[tuple[str, str]] = Counter()
         self._snapshot = CertificateSnapshot()
 
@@ -264,6 +265,7 @@ class CertificateCache:
                 current[path] = self._cached_or_read(path, source, identity)
             if not _same_reads(current, self._cache):
                 self._snapshot = self._build_snapshot(current)
+                self._as_path = {path: self._as_path[path] for path in current}
             self._cache = current
             return self._snapshot
 
@@ -279,7 +281,10 @@ class CertificateCache:
         return list(found.values())
 
     def _identity(self, path: str, source: CertificateSource) -> _Identity:
-        return _Identity(self._file_identity(Path(path)), self._password_identity(source.password))
+        as_path = self._as_path.get(path)
+        if as_path is None:
+            as_path = self._as_path[path] = Path(path)
+        return _Identity(self._file_identity(as_path), self._password_identity(source.password))
 
     def _file_identity(self, path: Path) -> _FileIdentity:
         try:

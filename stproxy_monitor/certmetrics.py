@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -30,12 +29,11 @@ from stproxy_monitor.certfiles import (
 )
 from stproxy_monitor.collector import CertificateRow
 from stproxy_monitor.config import CertificateConfig, ProfileConfig
-from stproxy_monitor.exposition import Section
+from stproxy_monitor.exposition import Section, same_if_equal
 from stproxy_monitor.state import Snapshot
 
 READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
 PROFILE_GLOB = os.path.join("config", "cells", "*", "nodes", "*", "apns-prod.pkcs12")
-_T = TypeVar("_T")
 
 
 def password_source(password_file: str | None, password_env: str | None) -> PasswordSource | None:
@@ -163,8 +161,8 @@ class CertificateMonitor:
         if snapshot is not reading.snapshot:
             snapshot, rows = reading.snapshot, tuple(_rows(reading.snapshot))
             self._rows_memo = (snapshot, rows)
-        cells = self._cells_memo = _same_or_new(self._cells_memo, reading.cells)
-        restart = self._restart_memo = _same_or_new(
+        cells = self._cells_memo = same_if_equal(self._cells_memo, reading.cells)
+        restart = self._restart_memo = same_if_equal(
             self._restart_memo, tuple(reading.restart_pending.items())
         )
         sections = (
@@ -242,11 +240,6 @@ def _read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
             errors.add_metric([path, reason], snapshot.read_errors_total.get((path, reason), 0))
     yield ok
     yield errors
-
-
-def _same_or_new(last: _T, new: _T) -> _T:
-    """The last value when the new one is equal to it (so that its renderings are reused)."""
-    return last if new == last else new
 
 
 def _restart_family(pending: Iterable[tuple[str, int]]) -> Metric:

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    InfoMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stproxy_monitor import __version__
 from stproxy_monitor.events import REASONS
-from stproxy_monitor.exposition import Section
+from stproxy_monitor.exposition import Section, same_if_equal
+from stproxy_monitor.selfmetrics import SelfStatus, self_families
 from stproxy_monitor.state import Snapshot, State
 
 CERT_LABELS = ("source", "path", "node", "serial")
@@ -94,6 +88,7 @@ class MonitorCollector(Collector):
             object, object, tuple[CertificateRow, ...], tuple[CertificateRow, ...]
         ]
         self._rows_memo = (None, None, (), ())
+        self._status: SelfStatus | None = None
 
     def describe(self) -> Iterable[Metric]:
         """Nothing: the families depend on what is followed (no collect at register)."""
@@ -107,13 +102,13 @@ class MonitorCollector(Collector):
     def sections(self) -> list[Section]:
         """This scrape's families in sections, keyed on what they are made from (see exposition).
 
-        Only the expiry days (they move with the clock) and the self-metrics (kept by other
-        objects) are rendered on every scrape.
+        The expiry days move with the clock: their values are computed at every scrape.
         """
         now = self._clock()
         snapshot = self._state.snapshot()
         view = self._certificates.view(now, snapshot) if self._certificates else None
         _, rows = self._rows(snapshot, view)
+        status = self._status = same_if_equal(self._status, self._self_status())
         return [
             Section(
                 name="servers", key=snapshot.servers, families=lambda: server_families(snapshot)
@@ -122,12 +117,15 @@ class MonitorCollector(Collector):
                 name="certificate_validity", key=rows, families=lambda: validity_families(rows)
             ),
             Section(
-                name="certificate_expiry", key=None, families=lambda: [expiry_family(rows, now)]
+                name="certificate_expiry",
+                key=rows,
+                families=lambda: [expiry_family(rows, now)],
+                values=lambda: [expiry_days(row, now) for row in rows],
             ),
             Section(name="certificate_info", key=rows, families=lambda: [info_family(rows)]),
             *(view.sections if view else ()),
             Section(name="files", key=snapshot.files, families=lambda: file_families(snapshot)),
-            Section(name="self", key=None, families=self._self_families),
+            Section(name="self", key=status, families=lambda: self_families(status)),
         ]
 
     def certificate_rows(self, now: float) -> list[CertificateRow]:
@@ -153,51 +151,16 @@ class MonitorCollector(Collector):
         self._rows_memo = (snapshot.files, file_rows, rows, unique)
         return rows, unique
 
-    def _self_families(self) -> Iterator[Metric]:
-        """Build info, reload status and watcher health."""
-        info = InfoMetricFamily(
-            "stproxy_monitor_build",
-            "stproxy-monitor build information.",
-            labels=("version", "python_version"),
-        )
-        info.add_metric([__version__, platform.python_version()], {})
-        yield info
-        if self._reload_status is not None:
-            ok, when = self._reload_status()
-            yield GaugeMetricFamily(
-                "stproxy_monitor_config_last_reload_successful",
-                "1 if the last configuration (re)load succeeded.",
-                value=int(ok),
-            )
-            yield GaugeMetricFamily(
-                "stproxy_monitor_config_last_reload_success_timestamp_seconds",
-                "Time of the last successful configuration (re)load.",
-                value=when,
-            )
+    def _self_status(self) -> SelfStatus:
+        """The self-metrics' values now."""
         store = self._positions() if self._positions is not None else None
-        if store is not None:
-            yield CounterMetricFamily(
-                "stproxy_monitor_positions_load_errors",
-                "Positions files found unreadable or corrupt (then replaced).",
-                value=store.load_errors,
-            )
-            yield CounterMetricFamily(
-                "stproxy_monitor_positions_save_errors",
-                "Failed writes of the positions file (full disk, read-only directory).",
-                value=store.save_errors,
-            )
-            if store.last_save is not None:
-                yield GaugeMetricFamily(
-                    "stproxy_monitor_positions_last_save_timestamp_seconds",
-                    "Time of the last successful positions write.",
-                    value=store.last_save,
-                )
-        if self._watcher_alive is not None:
-            yield GaugeMetricFamily(
-                "stproxy_monitor_watcher_alive",
-                "1 while the file-system event observer runs; the periodic stat works without it.",
-                value=int(self._watcher_alive()),
-            )
+        return SelfStatus(
+            reload=self._reload_status() if self._reload_status is not None else None,
+            positions=(
+                None if store is None else (store.load_errors, store.save_errors, store.last_save)
+            ),
+            watcher_alive=self._watcher_alive() if self._watcher_alive is not None else None,
+        )
 
 
 def server_families(snapshot: Snapshot) -> Iterator[Metric]:
@@ -313,10 +276,13 @@ def expiry_family(rows: Iterable[CertificateRow], now: float) -> Metric:
         labels=CERT_LABELS,
     )
     for row in rows:
-        days.add_metric(
-            [row.source, row.path, row.node, row.serial], (row.not_after - now) / 86400.0
-        )
+        days.add_metric([row.source, row.path, row.node, row.serial], expiry_days(row, now))
     return days
+
+
+def expiry_days(row: CertificateRow, now: float) -> float:
+    """Days from `now` until the certificate expires (negative once expired)."""
+    return (row.not_after - now) / 86400.0
 
 
 def info_family(rows: Iterable[CertificateRow]) -> Metric:

@@ -4,8 +4,10 @@ A scrape's families come in sections (``Section``). A section whose ``key`` is t
 (``is``) the previous scrape gave is not rendered again: its bytes, in every format asked for, and
 its deflated bytes are reused. Whoever makes a key must give a new object whenever what the
 families are made from changes (``State.snapshot()`` parts, the certificate cache's snapshot,
-tuples of frozen rows). Sections keyed None (certificate expiry days, which move with the clock;
-counters kept by other threads) are rendered on every scrape.
+tuples of frozen rows). Sections keyed None are rendered on every scrape. A keyed section may
+also give ``values``, its sample values in order, computed at every scrape (certificate expiry
+days move with the clock): its rendering is then kept as a template, each sample line up to its
+value, and the scrape only formats the values (with prometheus_client's own float formatting).
 
 Both text formats render family by family, so the body is the sections' renderings in order
 followed by the format's trailer (OpenMetrics' ``# EOF``): byte for byte what prometheus_client
@@ -20,20 +22,24 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 Encoder = Callable[[Collector], bytes]
+T = TypeVar("T")
 
 # Gzip member head: deflate, no flags, no mtime, no extra flags, unknown OS (RFC 1952).
 _GZIP_HEAD = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 _FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed Huffman codes
 _FORMATS_KEPT = 4  # content types with cached renderings (Accept is the client's to choose)
+# How both text formats write a sample value (untyped in prometheus_client).
+_format_value: Callable[[float], str] = floatToGoString
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,12 +47,24 @@ class Section:
     """Families rendered together; ``key`` None means rendered on every scrape.
 
     ``name`` is unique among one scrape's sections. ``families`` is called only when the section
-    has to be rendered.
+    has to be rendered. ``values``, with a key: this scrape's value of every sample, in the order
+    the families list them (their samples must carry no timestamp and no exemplar); the families
+    may be built with any values.
     """
 
     name: str
     key: object | None
     families: Callable[[], Iterable[Metric]]
+    values: Callable[[], Sequence[float]] | None = None
+
+
+def same_if_equal(last: T | None, new: T) -> T:
+    """`last` when `new` equals it, else `new`: a key that stays the same object while equal.
+
+    Only for values whose equality means the same rendering (frozen rows, tuples of ints and
+    strings), not for Counters (a zero count equals a missing one) or dict order.
+    """
+    return last if last is not None and new == last else new
 
 
 @runtime_checkable
@@ -107,11 +125,16 @@ class _Families(Collector):
 
 @dataclass(slots=True)
 class _Part:
-    """One section rendered in one format, and its deflate stream once asked for."""
+    """One section rendered in one format, and its deflate stream once asked for.
+
+    ``lines``: for a section with values, its text cut before each sample value (the last
+    piece is what follows the last value); None when the text could not be cut that way.
+    """
 
     key: object | None
     text: bytes
     deflated: bytes | None = None
+    lines: list[bytes] | None = None
 
     def deflate(self, level: int) -> bytes:
         """The text as raw deflate blocks ending on a byte boundary (b"" for no text)."""
@@ -135,14 +158,33 @@ class _Format:
         parts = []
         kept: dict[str, _Part] = {}
         for section in sections:
-            part = self.parts.get(section.name)
-            if section.key is None or part is None or part.key is not section.key:
-                part = _Part(key=section.key, text=self._text(section))
+            cached = self.parts.get(section.name)
+            if section.key is None or cached is None or cached.key is not section.key:
+                part = cached = self._part(section)  # rendered now, with this scrape's values
+            elif section.values is None:
+                part = cached
+            else:
+                part = self._filled(section, cached)
             if section.key is not None:
-                kept[section.name] = part
+                kept[section.name] = cached
             parts.append(part)
         self.parts = kept
         return parts
+
+    def _filled(self, section: Section, template: _Part) -> _Part:
+        """The section with this scrape's values; rendered in full if the template cannot be."""
+        values = section.values() if section.values is not None else ()
+        if template.lines is None or len(values) != len(template.lines) - 1:
+            return self._part(section)
+        return _Part(key=section.key, text=_fill(template.lines, values))
+
+    def _part(self, section: Section) -> _Part:
+        """The section rendered, cut into a template when it has values."""
+        if section.values is None:
+            return _Part(key=section.key, text=self._text(section))
+        values = section.values()  # before the families: they may be built with the same now
+        text = self._text(section)
+        return _Part(key=section.key, text=text, lines=_template(text, values))
 
     def _text(self, section: Section) -> bytes:
         """The section's families in this format, without the format's trailer."""
@@ -195,3 +237,36 @@ class Exposition:
                 self._formats.popitem(last=False)
         self._formats.move_to_end(content_type)
         return fmt
+
+
+def _template(text: bytes, values: Sequence[float]) -> list[bytes] | None:
+    """`text` cut before the value of each sample line, if the values rebuild it exactly."""
+    pieces, start = [], 0
+    for line_end in _line_ends(text):
+        line_start = text.rfind(b"\n", 0, line_end) + 1
+        if text.startswith(b"#", line_start):
+            continue  # HELP, TYPE, UNIT
+        value_start = text.rfind(b" ", line_start, line_end) + 1
+        pieces.append(text[start:value_start])
+        start = line_end
+    pieces.append(text[start:])
+    if len(pieces) != len(values) + 1 or _fill(pieces, values) != text:
+        return None  # not one plain sample per value: rendered in full every scrape
+    return pieces
+
+
+def _line_ends(text: bytes) -> Iterator[int]:
+    """Offsets of the newlines of `text`."""
+    end = text.find(b"\n")
+    while end >= 0:
+        yield end
+        end = text.find(b"\n", end + 1)
+
+
+def _fill(pieces: list[bytes], values: Sequence[float]) -> bytes:
+    """The template's pieces with the values formatted between them."""
+    out = [pieces[0]]
+    for value, piece in zip(values, pieces[1:], strict=True):
+        out.append(_format_value(value).encode())
+        out.append(piece)
+    return b"".join(out)

@@ -20,7 +20,7 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from stproxy_monitor.exposition import Exposition
+from stproxy_monitor.exposition import Exposition, Section, same_if_equal
 from stproxy_monitor.httpio import DeadlineReader, HeadBudget, HeadTooLargeError, SocketWriter
 from stproxy_monitor.websecurity import PLAIN_HTTP, WebSecurity
 
@@ -85,6 +85,7 @@ class HTTPStats(Collector):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(REFUSAL_REASONS, 0)
+        self._last: tuple[tuple[str, int], ...] | None = None
 
     def refuse(self, reason: str) -> None:
         """Count one refusal."""
@@ -102,15 +103,27 @@ class HTTPStats(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """stproxy_monitor_http_refused_total{reason}."""
-        family = CounterMetricFamily(
-            "stproxy_monitor_http_refused",
-            "Connections and requests refused (TLS, authentication, limits, malformed).",
-            labels=["reason"],
-        )
+        for section in self.sections():
+            yield from section.families()
+
+    def sections(self) -> list[Section]:
+        """One section, keyed on the counts (rendered again when one moves)."""
         with self._lock:
-            for reason, count in self._counts.items():
-                family.add_metric([reason], float(count))
-        yield family
+            counts = tuple(self._counts.items())
+        counts = self._last = same_if_equal(self._last, counts)
+        return [Section(name="http_refused", key=counts, families=lambda: [_refused(counts)])]
+
+
+def _refused(counts: tuple[tuple[str, int], ...]) -> Metric:
+    """stproxy_monitor_http_refused_total{reason}."""
+    family = CounterMetricFamily(
+        "stproxy_monitor_http_refused",
+        "Connections and requests refused (TLS, authentication, limits, malformed).",
+        labels=["reason"],
+    )
+    for reason, count in counts:
+        family.add_metric([reason], float(count))
+    return family
 
 
 class MonitorHandler(BaseHTTPRequestHandler):

@@ -45,6 +45,7 @@ from support import (
 from stproxy_monitor.certmetrics import CertificateMonitor
 from stproxy_monitor.collector import MonitorCollector
 from stproxy_monitor.config import CertificateConfig, Config, LogConfig, ProfileConfig
+from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.exposition import Exposition, Section, SectionRegistry
 from stproxy_monitor.service import Service
 
@@ -124,6 +125,76 @@ def test_every_format_is_byte_for_byte_prometheus_clients(accept: str) -> None:
         assert_one_gzip_member(exposition.render(accept, gzip=True)[0], body)
 
 
+class Valued(Collector):
+    """A keyed section whose sample values change on every scrape (like expiry days)."""
+
+    def __init__(self, values: list[float], *, given: int | None = None) -> None:
+        self.key = object()
+        self.values = values
+        self.given = given  # how many values the section claims (a wrong count: no template)
+        self.built = 0
+
+    def collect(self) -> Iterator[Metric]:
+        for section in self.sections():
+            yield from section.families()
+
+    def sections(self) -> list[Section]:
+        values = list(self.values)
+        given = values[: self.given] if self.given is not None else values
+        return [
+            Section(
+                name="valued",
+                key=self.key,
+                families=lambda: self._families(values),
+                values=lambda: given,
+            )
+        ]
+
+    def _families(self, values: list[float]) -> list[Metric]:
+        self.built += 1
+        family = GaugeMetricFamily("test_days", "Days.", labels=["path", "serial"])
+        info = GaugeMetricFamily("test_info", "No samples.", labels=["path"])
+        for index, value in enumerate(values):
+            family.add_metric([f"C:\\Program Files\\{index} x", '"1" 2'], value)
+        return [family, info]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_values_are_filled_into_the_rendering_kept_for_the_key(accept: str) -> None:
+    """New values under the same key: built once, each body exactly prometheus_client's."""
+    registry = SectionRegistry()
+    valued = Valued([1.5, -0.25, 1e21])
+    registry.register(valued)
+    exposition = Exposition(registry)
+    encoder = choose_encoder(accept)[0]
+    for values in ([1.5, -0.25, 1e21], [0.1 + 0.2, float("inf"), -3.0], [7.0, 1e-7, float("nan")]):
+        valued.values = values
+        body, _ = exposition.render(accept, gzip=False)
+        assert body == encoder(registry)
+        assert_one_gzip_member(exposition.render(accept, gzip=True)[0], body)
+    assert valued.built == 1 + 3  # the template, then one per encoder(registry) above
+
+
+@pytest.mark.parametrize("given_first", [1, None])
+def test_values_that_do_not_fit_the_samples_render_the_section_in_full(
+    given_first: int | None,
+) -> None:
+    """Values that do not match the samples, from the first scrape or later under the same key:
+    the section is rendered in full."""
+    registry = SectionRegistry()
+    valued = Valued([1.0, 2.0], given=given_first)
+    registry.register(valued)
+    exposition = Exposition(registry)
+    exposition.render("", gzip=False)
+    valued.given = 1
+    valued.values = [3.0, 4.0]
+    body, _ = exposition.render("", gzip=False)
+    assert body == choose_encoder("")[0](registry)
+    assert b"} 3.0\n" in body
+    assert b"} 4.0\n" in body
+    assert valued.built == 3
+
+
 def test_a_plain_registry_is_rendered_whole() -> None:
     """Without sections, the registry is rendered on every scrape, as before."""
     registry = CollectorRegistry()
@@ -190,8 +261,15 @@ class InProcess:
                 for path in manifest["profiles"].values()
             ),
         )
-        self.service = Service(self.config, reload_config=lambda: self.config, clock=self.clock)
+        self.broken = False
+        self.service = Service(self.config, reload_config=self._reload_config, clock=self.clock)
         self.service.watcher.poll_all()
+
+    def _reload_config(self) -> Config:
+        """The configuration, or ConfigError while the test says the file is broken."""
+        if self.broken:
+            raise ConfigError(["config.yml: broken for the test"])
+        return self.config
 
     def uncached(self, accept: str) -> bytes:
         """What a collector and a certificate monitor with no history render now."""
@@ -247,24 +325,23 @@ def serials(samples: Samples) -> set[str]:
 
 
 def test_nothing_changed_gives_the_same_keys(inprocess: InProcess) -> None:
-    """Two scrapes with no change in between give every keyed section the same key object."""
+    """Two scrapes with no change in between give every section the same key object."""
     first = inprocess.service.registry.sections()
     inprocess.service.watcher.poll_all()
     second = inprocess.service.registry.sections()
-    keyed = [
-        (a.name, a.key, b.key) for a, b in zip(first, second, strict=True) if a.key is not None
-    ]
-    assert [name for name, _, _ in keyed] == [
+    assert [section.name for section in first] == [
         "servers",
         "certificate_validity",
+        "certificate_expiry",
         "certificate_info",
         "certificate_files",
         "cells",
         "restart_pending",
         "files",
+        "self",
+        "http_refused",
     ]
-    assert all(a is b for _, a, b in keyed)
-    assert [s.name for s in first if s.key is None] == ["certificate_expiry", "self", "#1"]
+    assert all(a.key is not None and a.key is b.key for a, b in zip(first, second, strict=True))
 
 
 def test_an_appended_record_shows_at_the_next_scrape(inprocess: InProcess) -> None:
@@ -309,6 +386,28 @@ def test_a_resynchronized_node_copy_shows_at_the_next_scrape(
     node2 = Path("config", "cells", "stproxyCell", "nodes", "stproxyNode2", "apns-prod.pkcs12")
     shutil.copyfile(profiles / "Dmgr01" / node2, profiles / "STPAppProfile2" / node2)
     assert values(inprocess.scrape(), pending, node="stproxyNode2") == [0.0]
+
+
+def test_self_metrics_show_at_the_next_scrape(inprocess: InProcess) -> None:
+    """A failed reload and a refused request are in the very next scrape."""
+    ok = "stproxy_monitor_config_last_reload_successful"
+    refused = "stproxy_monitor_http_refused_total"
+    before = inprocess.scrape()
+    assert values(before, ok) == [1.0]
+    assert values(before, refused, reason="bad_request") == [0.0]
+    inprocess.broken = True
+    assert inprocess.service.reload()[0] is False
+    assert values(inprocess.scrape(), ok) == [0.0]
+    inprocess.service.http.stats.refuse("bad_request")
+    assert values(inprocess.scrape(), refused, reason="bad_request") == [1.0]
+    inprocess.broken = False
+    inprocess.clock.now += 10
+    assert inprocess.service.reload()[0] is True
+    after = inprocess.scrape()
+    assert values(after, ok) == [1.0]
+    assert values(after, ok.replace("successful", "success_timestamp_seconds")) == [
+        inprocess.clock.now
+    ]
 
 
 def test_expiry_days_follow_the_clock(inprocess: InProcess) -> None:
