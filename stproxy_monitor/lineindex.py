@@ -1,15 +1,11 @@
 """Index a chunk of whole log lines at C speed: lines, records by type, lines worth a look.
 
 Most bytes of a SystemOut.log are not interesting: the parser only needs to know how many lines
-and records there are, the event type letter of each record, and which few lines may hold an
-event. This module finds all that with numpy, so that no Python code runs per line:
-
-- one pass per 256 KiB block (kept in the CPU cache) marks newlines and ``]`` (plus stray
-  carriage returns, only where a chunk has any) and the anchor bytes ``X`` and ``V``;
-- a record line is recognised from the first marker after its ``[``, then checked column by
-  column in a 27-byte window: exactly the bytes regex ``RECORD_HEADER`` would match;
-- "CLFRX" and "WSVR00" are found from their anchors; the IBM certificate block keys and the
-  header's "WebSphere Platform" line from the first bytes of each line's message.
+and records there are, the event type letter of each record, the CLFRX ids it can decide
+without Python, and which few lines may hold an event. A kernel finds all that in one pass:
+the C one (_lineindex.c, built at install where a C compiler exists) or, else, the numpy one
+(_npindex.py, about four times slower). Both return the same tuple; the tests compare them
+with each other and with plain-Python references.
 
 The candidate lines are a superset: the parser decides on each of them in Python, so a false
 candidate costs time, never a wrong count.
@@ -19,76 +15,68 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import Protocol
 
 # A record line starts so (DOMAIN.md: "[time] threadId shortName T "): the time may not cross
-# a line end. The vectorised check below must accept exactly what this regex accepts.
+# a line end. Both kernels accept exactly what this regex accepts.
 RECORD_HEADER = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
-_HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
+HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
 
-_BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
-_SKIP_LIMIT = 64  # leading whitespace skipped per line before it is simply a candidate
-
-_LF, _CR, _OPEN, _CLOSE, _SPACE = 10, 13, 91, 93, 32
-_ANCHOR_X, _ANCHOR_V = ord("X"), ord("V")
-
-try:
-    from stproxy_monitor import _lineindex as _native
-except ImportError:  # installed without a C compiler: numpy does the same work
-    _native = None  # type: ignore[assignment]
-
-# Which kernel indexes: "c" when it was built, else "numpy". STPROXY_MONITOR_KERNEL=numpy
-# forces numpy (the benchmarks compare both; the tests run both).
-KERNEL = "numpy" if _native is None or os.environ.get("STPROXY_MONITOR_KERNEL") == "numpy" else "c"
-
-Positions = npt.NDArray[np.int64]
 Buffer = bytes | bytearray  # what is indexed: a read's bytes, or a reused read buffer
-_Flags = npt.NDArray[np.bool_]
+# lines, longest, then as bytes: line starts, record starts (native int64), their type
+# letters, decided CLFRX record starts (int64), their severity letters, candidates (int64).
+Kernel = tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes]
 
 
-def _table(members: bytes | range) -> npt.NDArray[np.bool_]:
-    table = np.zeros(256, dtype=bool)
-    table[list(members)] = True
-    return table
+class _KernelModule(Protocol):
+    def index(self, data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel: ...
 
 
-_HEX = _table(b"0123456789abcdefABCDEF")
-_UPPER = _table(range(ord("A"), ord("Z") + 1))
-# Python's str.isspace() among ASCII, without the newline (skipping stops at the line end).
-_SKIPPED_SPACE = _table(b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f ")
+def _c_kernel() -> _KernelModule | None:
+    try:
+        from stproxy_monitor import _lineindex  # noqa: PLC0415 - optional, built at install
+    except ImportError:  # installed without a C compiler: numpy does the same work
+        return None
+    return _lineindex
 
 
-def _word(text: bytes) -> int:
-    return int(np.frombuffer(text, dtype="<u4")[0])
+_C = _c_kernel()
+# Which kernel indexes: "c" when it was built, else "numpy". STPROXY_MONITOR_KERNEL=numpy
+# forces numpy (the benchmarks compare both; the tests run both). numpy is only imported
+# when it is used.
+KERNEL = "numpy" if _C is None or os.environ.get("STPROXY_MONITOR_KERNEL") == "numpy" else "c"
 
 
-# The first four bytes of a message that may make it a line event (parsing._line_events):
-# the IBM tool's certificate block and the header block's process line.
-_MESSAGE_PREFIXES = np.array(
-    [_word(b"Issu"), _word(b"Subj"), _word(b"From"), _word(b"To ("), _word(b"WebS")],
-    dtype=np.uint32,
-)
-_MD5 = _word(b"MD5\0")
-_LOW3 = 0x00FFFFFF
+def kernel(name: str) -> _KernelModule:
+    """The kernel module called `name` ("c" or "numpy")."""
+    if name == "c":
+        if _C is None:
+            raise RuntimeError("the C kernel of lineindex is not built")
+        return _C
+    from stproxy_monitor import _npindex  # noqa: PLC0415 - numpy only when it is used
+
+    return _npindex
 
 
 @dataclass(frozen=True, slots=True)
 class LineIndex:
-    """What a chunk of whole lines holds; offsets are absolute in the buffer indexed."""
+    """What a chunk of whole lines holds; offsets are absolute in the buffer indexed.
+
+    Offsets are memoryviews of int64 (indexable, .tolist()); letters are bytes of ASCII codes.
+    """
 
     lines: int
     longest: int  # bytes of the longest line, without its newline
-    line_starts: Positions  # offset of every line
-    record_starts: Positions  # sorted offsets of record lines
-    record_types: npt.NDArray[np.uint8]  # their event type letters (ASCII codes)
-    # Records whose message id is a CLFRX id other than CLFRX0079W, decided here: their
-    # starts and the id's severity letter. They are not candidates.
-    clfrx_starts: Positions
-    clfrx_types: npt.NDArray[np.uint8]
-    candidates: Positions  # sorted, distinct starts of lines that may hold an event
+    line_starts: memoryview  # offset of every line (empty unless asked for)
+    record_starts: memoryview  # sorted offsets of record lines
+    record_types: bytes  # their event type letters
+    # Records whose message id is a CLFRX id other than CLFRX0079W, decided by the kernel:
+    # their starts and the id's severity letter. They are not candidates.
+    clfrx_starts: memoryview
+    clfrx_types: bytes
+    candidates: memoryview  # sorted, distinct starts of lines that may hold an event
 
     def type_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
         """Records by type letter among those that start at offsets in [start, end)."""
@@ -99,24 +87,23 @@ class LineIndex:
         return _letter_counts(self.clfrx_starts, self.clfrx_types, start, end)
 
 
+_LETTERS = [bytes((code,)) for code in range(ord("A"), ord("Z") + 1)]
+
+
 def _letter_counts(
-    starts: Positions, letters: npt.NDArray[np.uint8], start: int, end: int | None
+    starts: memoryview, letters: bytes, start: int, end: int | None
 ) -> dict[str, int]:
     """Counts of `letters` whose `starts` lie in [start, end)."""
     if start > 0 or end is not None:
-        lo, hi = np.searchsorted(starts, [start, _NO_END if end is None else end])
+        lo = bisect_left(starts, start)
+        hi = len(starts) if end is None else bisect_left(starts, end, lo)
         letters = letters[lo:hi]
-    if letters.size == 0:
-        return {}
-    counts = np.bincount(letters, minlength=_UPPER.size)
-    return {chr(code): int(counts[code]) for code in np.flatnonzero(counts)}
-
-
-_NO_END = np.iinfo(np.int64).max
-
-
-_EMPTY = np.zeros(0, dtype=np.int64)
-_EMPTY_TYPES = np.zeros(0, dtype=np.uint8)
+    counts = {}
+    for letter in _LETTERS:
+        count = letters.count(letter)
+        if count:
+            counts[letter.decode()] = count
+    return counts
 
 
 def index_lines(
@@ -125,301 +112,21 @@ def index_lines(
     """Index data[begin:end], which must be whole lines (empty, or ending with a newline).
 
     line_starts: also list every line's offset (else LineIndex.line_starts is empty).
-    The C kernel does it when it was built, else numpy; both give the same index.
     """
     end = len(data) if end is None else end
-    if KERNEL == "c" and _native is not None:
-        return _index_c(data, begin, end, line_starts=line_starts)
-    return _index_numpy(data, begin, end, line_starts=line_starts)
+    return from_kernel(kernel(KERNEL).index(data, begin, end, line_starts))
 
 
-def _index_c(data: Buffer, begin: int, end: int, *, line_starts: bool) -> LineIndex:
-    """index_lines by the C kernel (stproxy_monitor/_lineindex.c)."""
-    if _native is None:
-        raise RuntimeError("the C kernel is not built")
-    lines, longest, starts, records, types, clfrx, clfrx_types, candidates = _native.index(
-        data, begin, end, line_starts
-    )
+def from_kernel(result: Kernel) -> LineIndex:
+    """A LineIndex from a kernel's tuple."""
+    lines, longest, starts, records, types, clfrx, clfrx_types, candidates = result
     return LineIndex(
         lines=lines,
         longest=longest,
-        line_starts=np.frombuffer(starts, dtype=np.int64),
-        record_starts=np.frombuffer(records, dtype=np.int64),
-        record_types=np.frombuffer(types, dtype=np.uint8),
-        clfrx_starts=np.frombuffer(clfrx, dtype=np.int64),
-        clfrx_types=np.frombuffer(clfrx_types, dtype=np.uint8),
-        candidates=np.frombuffer(candidates, dtype=np.int64),
+        line_starts=memoryview(starts).cast("q"),
+        record_starts=memoryview(records).cast("q"),
+        record_types=types,
+        clfrx_starts=memoryview(clfrx).cast("q"),
+        clfrx_types=clfrx_types,
+        candidates=memoryview(candidates).cast("q"),
     )
-
-
-def _index_numpy(data: Buffer, begin: int, end: int, *, line_starts: bool) -> LineIndex:
-    """index_lines with numpy."""
-    a = np.frombuffer(data, dtype=np.uint8)[begin:end]
-    if a.size == 0:
-        return LineIndex(0, 0, _EMPTY, _EMPTY, _EMPTY_TYPES, _EMPTY, _EMPTY_TYPES, _EMPTY)
-    if a[-1] != _LF:
-        raise ValueError("index_lines needs whole lines")
-    marks = _marks(a)
-    kinds = a[marks]
-    anchors = marks[(kinds == _ANCHOR_X) | (kinds == _ANCHOR_V)]
-    newline_marks = np.flatnonzero(kinds == _LF)
-    newlines = marks[newline_marks]
-    starts = np.empty(newlines.size, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = newlines[:-1] + 1
-    # Index in `marks` of the first mark at or after each line's start (a line start is never
-    # a mark itself unless the line is empty or starts with an anchor byte).
-    first_mark = np.empty(newlines.size, dtype=np.int64)
-    first_mark[0] = 0
-    first_mark[1:] = newline_marks[:-1] + 1
-
-    rows, close = _records(data, begin, a, starts, marks, kinds, first_mark)
-    record_types = a[close + 25]
-    message = starts.copy()
-    message[rows] = close + _HEADER_SPAN
-    candidate = np.zeros(starts.size, dtype=bool)
-    position = _message_candidates(a, starts, message, candidate)
-    clfrx, wsvr = _anchor_hits(a, anchors)
-    line_types = np.zeros(starts.size, dtype=np.uint8)  # 0: not a record
-    line_types[rows] = record_types
-    clfrx_rows = np.searchsorted(newlines, clfrx)
-    decided = _clfrx_ids(a, clfrx, clfrx_rows, message, position, line_types)
-    decided_rows = clfrx_rows[decided]
-    candidate[clfrx_rows] = True
-    candidate[np.searchsorted(newlines, wsvr)] = True
-    candidate[decided_rows] = False
-    return LineIndex(
-        lines=int(newlines.size),
-        longest=int((newlines - starts).max()),
-        line_starts=starts + begin if line_starts else _EMPTY,
-        record_starts=starts[rows] + begin,
-        record_types=record_types,
-        clfrx_starts=starts[decided_rows] + begin,
-        clfrx_types=a[clfrx[decided] + 9],
-        candidates=starts[candidate] + begin,
-    )
-
-
-def _marks(a: npt.NDArray[np.uint8]) -> Positions:
-    """Offsets of every newline, CR, "]" and anchor byte (X, V), block by block."""
-    block = min(_BLOCK, a.size)
-    mark = np.empty(block, dtype=bool)
-    scratch = np.empty(block, dtype=bool)
-    found: list[Positions] = []
-    for offset in range(0, a.size, block):
-        part = a[offset : offset + block]
-        m, s = mark[: part.size], scratch[: part.size]
-        np.equal(part, _LF, out=m)
-        for value in (_CR, _CLOSE, _ANCHOR_X, _ANCHOR_V):
-            np.equal(part, value, out=s)
-            np.bitwise_or(m, s, out=m)
-        hits = np.flatnonzero(m)
-        hits += offset
-        found.append(hits)
-    return np.concatenate(found)
-
-
-def _records(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
-    data: Buffer,
-    begin: int,
-    a: npt.NDArray[np.uint8],
-    starts: Positions,
-    marks: Positions,
-    kinds: npt.NDArray[np.uint8],
-    first_mark: Positions,
-) -> tuple[Positions, Positions]:
-    """Rows of `starts` that are record lines, and the offset of each one's "]"."""
-    rows = np.flatnonzero(a[starts] == _OPEN)
-    q = _past_anchors(kinds, first_mark[rows])
-    close = marks[q]
-    # The time field: at least one byte, up to the first "]", no newline or CR before it.
-    keep = (kinds[q] == _CLOSE) & (close >= starts[rows] + 2)
-    rows, q, close = rows[keep], q[keep], close[keep]
-    # The next mark but anchors (there is one: the line's newline) lies past the header's
-    # span: then no newline, CR or "]" is in it and the fixed columns decide. Else it is
-    # rare: the regex.
-    q = _past_anchors(kinds, q + 1)
-    clean = marks[q] >= close + _HEADER_SPAN
-    odd_rows = rows[~clean & (kinds[q] == _CLOSE)]
-    rows, close = rows[clean], close[clean]
-    # Three loads per record: "] hhhhhh", "hh xxxxx" and " T " (the span ends before the
-    # line's newline, so every load stays inside the chunk).
-    words = _words8(a)
-    first = words[close]
-    second = words[close + 8]
-    tail = _words4(a)[close + 24]
-    hexes = (first >> np.uint64(16)) | (second << np.uint64(48))
-    keep = (
-        _all_hex(hexes)
-        & ((first & _BYTE1) == _SPACE_AT1)
-        & ((second & _BYTE2) == _SPACE_AT2)
-        & ((tail & _TAIL_MASK) == _TAIL_SPACES)
-        & (((tail >> np.uint32(8)) & np.uint32(0xFF)) - np.uint32(65) < 26)
-    )
-    rows, close = rows[keep], close[keep]
-    if odd_rows.size:
-        rows, close = _add_odd_records(data, begin, starts, odd_rows, rows, close)
-    return rows, close
-
-
-_ANCHOR = _table(bytes((_ANCHOR_X, _ANCHOR_V)))
-
-
-def _past_anchors(kinds: npt.NDArray[np.uint8], q: Positions) -> Positions:
-    """Each index into the marks moved past anchor marks (X, V) to the next other mark."""
-    moved = np.flatnonzero(_ANCHOR[kinds[q]])
-    if moved.size:
-        q = q.copy()
-        while moved.size:
-            q[moved] += 1
-            moved = moved[_ANCHOR[kinds[q[moved]]]]
-    return q
-
-
-_BYTE1 = np.uint64(0xFF00)
-_SPACE_AT1 = np.uint64(0x2000)
-_BYTE2 = np.uint64(0xFF0000)
-_SPACE_AT2 = np.uint64(0x200000)
-_TAIL_MASK = np.uint32(0xFF00FF)
-_TAIL_SPACES = np.uint32(0x200020)
-_ALL_ONES = np.uint64(0x0101010101010101)
-_SPACES8 = np.uint64(0x2020202020202020)
-
-
-def _words8(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
-    """The little-endian 8-byte word starting at each offset of `a` (overlapping, a view)."""
-    return np.ndarray(shape=(max(a.size - 7, 0),), dtype="<u8", buffer=a, strides=(1,))
-
-
-def _words4(a: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
-    """The little-endian 4-byte word starting at each offset of `a` (overlapping, a view)."""
-    return np.ndarray(shape=(max(a.size - 3, 0),), dtype="<u4", buffer=a, strides=(1,))
-
-
-def _all_hex(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
-    """Whether all eight bytes of each word are hex digits."""
-    octets = words.view(np.uint8)
-    digit = octets - np.uint8(48)
-    letter = (octets | np.uint8(32)) - np.uint8(97)
-    return np.asarray(((digit < 10) | (letter < 6)).view(np.uint64) == _ALL_ONES)
-
-
-def _add_odd_records(  # noqa: PLR0917
-    data: Buffer,
-    begin: int,
-    starts: Positions,
-    odd_rows: Positions,
-    rows: Positions,
-    close: Positions,
-) -> tuple[Positions, Positions]:
-    """Lines with a second "]" inside the header's span: the regex decides (rare)."""
-    extra_rows, extra_close = [], []
-    for row in odd_rows.tolist():
-        m = RECORD_HEADER.match(data, begin + int(starts[row]))
-        if m is not None:
-            extra_rows.append(row)
-            extra_close.append(m.end(1) - begin)
-    if not extra_rows:
-        return rows, close
-    rows = np.concatenate((rows, np.array(extra_rows, dtype=np.int64)))
-    close = np.concatenate((close, np.array(extra_close, dtype=np.int64)))
-    order = np.argsort(rows, kind="stable")
-    return rows[order], close[order]
-
-
-_FIRST = _table(b"ISFTMW" + bytes(range(0x80, 0x100)))
-
-
-def _message_candidates(
-    a: npt.NDArray[np.uint8], starts: Positions, message: Positions, candidate: _Flags
-) -> Positions:
-    """Where each line's message starts after whitespace (when ASCII); flag the lines whose
-    message begins like a line event in `candidate`."""
-    rows = np.flatnonzero(_SKIPPED_SPACE[a[message]])
-    position = message
-    if rows.size:
-        position = message.copy()
-        words = _words8(a)
-        last = words.size - 1
-        for _ in range(_SKIP_LIMIT):
-            # Skip runs of spaces a word at a time, then one other whitespace byte.
-            at = position[rows]
-            run = np.ones(at.size, dtype=np.int64)
-            inside = np.flatnonzero(at <= last)
-            if inside.size:
-                spaces = words[at[inside]] ^ _SPACES8
-                low = spaces & (~spaces + np.uint64(1))
-                whole = np.where(spaces == 0, 8, np.bitwise_count(low - np.uint64(1)) >> 3)
-                run[inside] = np.maximum(whole, 1)  # a tab, say: one byte
-            at += run
-            position[rows] = at
-            rows = rows[_SKIPPED_SPACE[a[at]]]
-            if rows.size == 0:
-                break
-        else:
-            candidate[rows] = True
-    first = a[position]
-    rows = np.flatnonzero(_FIRST[first])
-    # Non-ASCII first bytes may be Unicode whitespace: the parser decides on those.
-    candidate[rows[first[rows] >= 0x80]] = True
-    rows = rows[position[rows] <= a.size - 4]
-    heads = _words4(a)[position[rows]]
-    hit = (heads & _LOW3) == _MD5
-    for prefix in _MESSAGE_PREFIXES:
-        hit |= heads == prefix
-    candidate[rows[hit]] = True
-    return position
-
-
-def _anchor_hits(a: npt.NDArray[np.uint8], anchors: Positions) -> tuple[Positions, Positions]:
-    """Offsets of every "CLFRX" (anchored on X) and "WSVR00" (anchored on V)."""
-    n = a.size
-    x = anchors[(anchors >= 4) & (a[anchors] == _ANCHOR_X)]
-    clfrx = _having(a, x - 4, 0, b"CLFR")
-    v = anchors[(anchors >= 2) & (anchors + 3 < n) & (a[anchors] == _ANCHOR_V)]
-    v = _having(a, v, -2, b"WS")
-    wsvr = _having(a, v, 1, b"R00") - 2
-    return clfrx, wsvr
-
-
-_DIGIT = _table(b"0123456789")
-# What may follow a message id (parsing._MESSAGE_ID): ":", whitespace, the end of the line.
-_ID_END = _table(b":\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ")
-_O_OR_R = _table(b"OR")
-_ID_SPAN = 10  # "CLFRX" + 4 digits + the severity letter
-
-
-def _clfrx_ids(  # noqa: PLR0917 - one step of index_lines, kept apart for reading
-    a: npt.NDArray[np.uint8],
-    clfrx: Positions,
-    rows: Positions,
-    message: Positions,
-    position: Positions,
-    line_types: npt.NDArray[np.uint8],
-) -> npt.NDArray[np.bool_]:
-    """Which "CLFRX" hits are the message id (not CLFRX0079W) of their record, decided as
-    parsing._message_id decides it for the two layouts where the id comes first.
-
-    The id is the first token of the message when the message starts with two spaces (the
-    layout without class and method), or for System.out/err records (O, R); a record with a
-    class and method name is left to the parser, as is anything else unusual.
-    """
-    if clfrx.size == 0 or a.size <= _ID_SPAN:
-        return np.zeros(clfrx.size, dtype=bool)
-    ok = (line_types[rows] != 0) & (clfrx + _ID_SPAN < a.size)
-    clfrx = np.where(ok, clfrx, 0)  # the others are not looked at: keep loads in range
-    start = message[rows]
-    two_spaces = (a[start] == _SPACE) & (a[np.minimum(start + 1, a.size - 1)] == _SPACE)
-    first_token = np.where(two_spaces, position[rows] == clfrx, _O_OR_R[line_types[rows]])
-    ok &= first_token & (clfrx == np.where(two_spaces, clfrx, start))
-    digits = _DIGIT[a[clfrx + 5]] & _DIGIT[a[clfrx + 6]] & _DIGIT[a[clfrx + 7]]
-    ok &= digits & _DIGIT[a[clfrx + 8]] & _UPPER[a[clfrx + 9]] & _ID_END[a[clfrx + 10]]
-    failure = _words4(a)[clfrx + 5] == _word(b"0079")
-    return np.asarray(ok & ~(failure & (a[clfrx + 9] == ord("W"))))
-
-
-def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) -> Positions:
-    """The offsets of `at` where a[at + shift :][: len(text)] == text (all in range)."""
-    for i, byte in enumerate(text):
-        at = at[a[at + (shift + i)] == byte]
-    return at
