@@ -1,11 +1,12 @@
 """Catch-up benchmark: scan, the daemon and peers on one realistic log, side by side.
 
-    python bench/catchup.py [--size 1G] [--repeat 3] [--log PATH]
+    python bench/catchup.py [--size 1G] [--repeat 3] [--log PATH] [--skip TOOL]
 
 Generates (once, cached under bench/data/) a realistic SystemOut.log with bench/genlog.py, warms
 the page cache, then runs, in one process tree and one run: `grep -F -c CLFRX0079W`, `wc -l`,
 `stproxy-monitor scan`, the daemon catching up on the file (started, polled on /metrics until it
-has read every byte) and, when installed, Debian's mtail with an equivalent program (one-shot).
+has read every byte), scan with the numpy kernel (what an install without a C compiler runs)
+and, when installed, Debian's mtail with an equivalent program (one-shot).
 Every tool's count is checked against the generator's ground truth; it prints wall time (best of
 --repeat, the tools taking turns), MB/s, the ratio to grep and peak RSS (wait4 of each child).
 """
@@ -42,11 +43,16 @@ DEADLINE = float(
 )  # seconds one tool may take before it is reported as timed out
 
 
-def run_child(argv: list[str]) -> tuple[float, int, str]:
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Run a command; wall seconds, peak RSS (KiB) and stdout ("timeout" past DEADLINE)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out_file:
-        proc = subprocess.Popen(argv, stdout=out_file, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv,
+            stdout=out_file,
+            stderr=subprocess.DEVNULL,
+            env=None if env is None else {**os.environ, **env},
+        )
         timer = threading.Timer(DEADLINE, proc.kill)
         timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -180,6 +186,14 @@ def main() -> None:
             "failures",
         ),
         "daemon catch-up": (lambda: daemon_catchup(log, size), "failures"),
+        # Where the C kernel could not be built (no compiler): the same scan with numpy.
+        "scan, numpy kernel": (
+            lambda: run_child(
+                [sys.executable, "-m", "stproxy_monitor", "scan", "--format", "json", str(log)],
+                env={"STPROXY_MONITOR_KERNEL": "numpy"},
+            ),
+            "failures",
+        ),
     }
     mtail_dir = None
     if shutil.which("mtail"):
@@ -227,6 +241,7 @@ def main() -> None:
             "wc -l": lambda o: o.split()[0],
             "stproxy-monitor scan": scan_count,
             "daemon catch-up": lambda o: o,
+            "scan, numpy kernel": scan_count,
             "mtail (one-shot)": lambda o: next(
                 (ln.split()[-1] for ln in o.splitlines() if ln.startswith("apns_failures")), "?"
             ),
