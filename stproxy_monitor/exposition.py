@@ -24,7 +24,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -67,49 +67,46 @@ def same_if_equal(last: T | None, new: T) -> T:
     return last if last is not None and new == last else new
 
 
-@runtime_checkable
-class Sectioned(Protocol):
-    """A collector whose families come in keyed sections (collect() yields the same families)."""
-
-    def sections(self) -> list[Section]:
-        """This scrape's sections, in the order collect() yields their families."""
-        ...
-
-
 class SectionRegistry(CollectorRegistry):
     """A CollectorRegistry that also lists its collectors' sections, in registration order.
 
-    ``collect()`` is CollectorRegistry's: the uncached rendering the sections must reproduce.
+    A collector with a ``sections() -> list[Section]`` method gives its families in keyed
+    sections (its collect() must yield the same families); any other is one section rendered on
+    every scrape. ``collect()`` is CollectorRegistry's: the uncached rendering to reproduce.
     """
 
     def __init__(self, *, auto_describe: bool = False) -> None:
         super().__init__(auto_describe=auto_describe)
-        self._order: list[Collector] = []
+        self._order: list[tuple[Collector, Callable[[], list[Section]]]] = []
         self._order_lock = threading.Lock()
 
     def register(self, collector: Collector) -> None:
         """Register as CollectorRegistry does, and remember the order."""
         super().register(collector)
+        sections = getattr(collector, "sections", None)
+        if not callable(sections):
+            name = f"{type(collector).__name__}@{id(collector):x}"
+            sections = _whole(name, collector)
         with self._order_lock:
-            self._order.append(collector)
+            self._order.append((collector, sections))
 
     def unregister(self, collector: Collector) -> None:
         """Unregister as CollectorRegistry does."""
         super().unregister(collector)
         with self._order_lock:
-            self._order.remove(collector)
+            self._order = [entry for entry in self._order if entry[0] is not collector]
 
     def sections(self) -> list[Section]:
-        """Every collector's sections; one always-rendered section for a plain collector."""
+        """Every collector's sections, in registration order."""
         with self._order_lock:
-            collectors = list(self._order)
-        sections: list[Section] = []
-        for index, collector in enumerate(collectors):
-            if isinstance(collector, Sectioned):
-                sections.extend(collector.sections())
-            else:
-                sections.append(Section(name=f"#{index}", key=None, families=collector.collect))
-        return sections
+            order = list(self._order)
+        return [section for _, sections in order for section in sections()]
+
+
+def _whole(name: str, collector: Collector) -> Callable[[], list[Section]]:
+    """The sections of a collector without any: all of it, rendered on every scrape."""
+    section = Section(name=name, key=None, families=collector.collect)
+    return lambda: [section]
 
 
 class _Families(Collector):

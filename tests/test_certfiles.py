@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import threading
@@ -15,6 +16,7 @@ import pytest
 from stproxy_monitor.certfiles import (
     CertificateCache,
     CertificateSource,
+    ListingKeyedGlob,
     PasswordSource,
     node_from_path,
     read_certificate_file,
@@ -372,3 +374,52 @@ def test_concurrent_refreshes_read_each_file_once(cert_manifest: dict[str, Any])
     assert all(reader.reads[p] == 1 for p in paths)
     assert all(r.certificates == results[0].certificates for r in results)
     assert len(results[0].certificates) == 4
+
+
+GLOB_NAMES = [
+    "a.p12",
+    "b.p12",
+    ".hidden.p12",
+    "[x].p12",
+    "c d.p12",
+    "é.p12",
+    "a.p12.bak",
+    "sub.p12",  # a directory: glob matches directories too
+]
+GLOB_PATTERNS = ["*.p12", "*", ".*", "[ab].p12", "?.p12", "[[]x].p12", "*.P12", "a.p12*"]
+
+
+@pytest.mark.parametrize("last", GLOB_PATTERNS)
+def test_listing_keyed_glob_matches_what_glob_matches(tmp_path: Path, last: str) -> None:
+    """Same matches as glob.glob, and after a file is added or removed, the new ones at once."""
+    for name in GLOB_NAMES:
+        if name == "sub.p12":
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_bytes(b"")
+    expand = ListingKeyedGlob()
+    pattern = str(tmp_path / last)
+
+    def check() -> None:
+        assert expand(pattern) == sorted(glob.glob(pattern, recursive=True))
+
+    check()
+    check()  # from the kept listing
+    (tmp_path / "new.p12").write_bytes(b"")
+    check()
+    (tmp_path / "a.p12").unlink()
+    os.replace(tmp_path / "b.p12", tmp_path / "b.p12.old")
+    check()
+
+
+@pytest.mark.parametrize(
+    "pattern", ["missing/*.p12", "*/apns-prod.pkcs12", "**/*.p12", "d/**", "d/sub*/x"]
+)
+def test_listing_keyed_glob_falls_back_to_glob(tmp_path: Path, pattern: str) -> None:
+    """Magic in a directory, **, or a directory that is not there: glob's own answer."""
+    (tmp_path / "d" / "sub1").mkdir(parents=True)
+    (tmp_path / "d" / "sub1" / "x").write_bytes(b"")
+    (tmp_path / "d" / "apns-prod.pkcs12").write_bytes(b"")
+    (tmp_path / "d" / "a.p12").write_bytes(b"")
+    full = str(tmp_path / pattern)
+    assert ListingKeyedGlob()(full) == sorted(glob.glob(full, recursive=True))
