@@ -52,6 +52,16 @@ static int letters_push(Letters *v, unsigned char x) {
 }
 
 enum { HEX = 1, UPPER = 2, DIGIT = 4, SKIP = 8, ID_END = 16 };
+
+/* The first four bytes of a message that may make it a line event, as native words. */
+static uint32_t ISSU, SUBJ, FROM, TO_PAREN, WEBS, MD5_, LOW3;
+
+static uint32_t word_of(const char *text) {
+    uint32_t w;
+    memcpy(&w, text, 4);
+    return w;
+}
+
 static unsigned char CLASS[256];
 
 static void init_classes(void) {
@@ -64,6 +74,13 @@ static void init_classes(void) {
     for (const char *c = skip; *c; c++) CLASS[(unsigned char)*c] |= SKIP | ID_END;
     CLASS[':'] |= ID_END;
     CLASS['\n'] |= ID_END;
+    ISSU = word_of("Issu");
+    SUBJ = word_of("Subj");
+    FROM = word_of("From");
+    TO_PAREN = word_of("To (");
+    WEBS = word_of("WebS");
+    MD5_ = word_of("MD5\0");
+    LOW3 = word_of("\xff\xff\xff\0");
 }
 
 #define HEADER_SPAN 27 /* bytes from "]" to the space after the type letter */
@@ -85,25 +102,15 @@ static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t 
     return p;
 }
 
-static int starts_with(const unsigned char *a, Py_ssize_t at, Py_ssize_t e, const char *text) {
-    size_t length = strlen(text);
-    return (size_t)(e - at) >= length && memcmp(a + at, text, length) == 0;
-}
-
 /* The message begins like a line event (parsing._line_events): IBM block keys, the process
  * line; a non-ASCII first byte may be Unicode whitespace, so the parser decides on it. */
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
     if (m >= e) return 0;
     if (a[m] >= 0x80) return 1;
-    switch (a[m]) {
-    case 'I': case 'S': case 'F': case 'T': case 'M': case 'W':
-        break;
-    default:
-        return 0;
-    }
-    return starts_with(a, m, e, "Issu") || starts_with(a, m, e, "Subj") ||
-           starts_with(a, m, e, "From") || starts_with(a, m, e, "To (") ||
-           starts_with(a, m, e, "MD5") || starts_with(a, m, e, "WebS");
+    if (e - m < 4) return e - m == 3 && memcmp(a + m, "MD5", 3) == 0;
+    uint32_t w;
+    memcpy(&w, a + m, 4);
+    return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || (w & LOW3) == MD5_;
 }
 
 /* Whether the "CLFRX" at h is the id of the record (not CLFRX0079W), decided as
