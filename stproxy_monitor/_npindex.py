@@ -13,13 +13,16 @@ times slower than C, and no Python loop over lines either):
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import numpy.typing as npt
 
 from stproxy_monitor.lineindex import HEADER_SPAN, RECORD_HEADER, Buffer, Kernel
 
 _BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
-_SKIP_LIMIT = 64  # leading whitespace skipped per line before it is simply a candidate
+_SKIP_STEPS = 64  # vectorised whitespace steps; longer runs are skipped by a regex, line by line
+_WHITESPACE_RUN = re.compile(rb"[\t\x0b\x0c\r\x1c-\x1f ]*")
 
 _LF, _CR, _OPEN, _CLOSE, _SPACE = 10, 13, 91, 93, 32
 _ANCHOR_X, _ANCHOR_V = ord("X"), ord("V")
@@ -245,7 +248,7 @@ def _message_candidates(
         position = message.copy()
         words = _words8(a)
         last = words.size - 1
-        for _ in range(_SKIP_LIMIT):
+        for _ in range(_SKIP_STEPS):
             # Skip runs of spaces a word at a time, then one other whitespace byte.
             at = position[rows]
             run = np.ones(at.size, dtype=np.int64)
@@ -260,8 +263,10 @@ def _message_candidates(
             rows = rows[_SKIPPED_SPACE[a[at]]]
             if rows.size == 0:
                 break
-        else:
-            candidate[rows] = True
+        else:  # rare, long runs of whitespace (lines are capped): one regex match each
+            raw = a.tobytes() if rows.size else b""
+            for row in rows.tolist():
+                position[row] = _WHITESPACE_RUN.match(raw, int(position[row])).end()  # type: ignore[union-attr]
     first = a[position]
     rows = np.flatnonzero(_FIRST[first])
     # Non-ASCII first bytes may be Unicode whitespace: the parser decides on those.
