@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -192,6 +193,9 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
+    # What start-up made (modules, config, compiled patterns) lives as long as the process: out
+    # of the collector's way, a full collection no longer walks it (one took ~40 ms of a scrape).
+    gc.freeze()
     service.start()
     log.info(
         "started",
