@@ -319,6 +319,18 @@ def usable_encoding(encoding: str) -> bool:
     return True
 
 
+_ASCII = bytes(range(9, 14)) + bytes(range(32, 127))
+
+
+def ascii_compatible(encoding: str) -> bool:
+    """Whether the codec reads ASCII bytes as ASCII: the parser finds record headers and message
+    ids in the raw bytes, so UTF-16 or EBCDIC logs would count nothing."""
+    try:
+        return _ASCII.decode(encoding) == _ASCII.decode("ascii")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return False
+
+
 def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> LogConfig | None:
     """Validate one logs[] entry."""
     path = check.string(f"{where}.path", item.get("path"))
@@ -330,6 +342,13 @@ def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> Lo
             check.fail(
                 f"{where}.encoding",
                 "must be an encoding Python knows, e.g. cp1252",
+                item["encoding"],
+            )
+        elif not ascii_compatible(encoding):
+            check.fail(
+                f"{where}.encoding",
+                "must read ASCII bytes as ASCII (logs are matched byte by byte), e.g. cp1252 "
+                "or utf-8, not UTF-16 or EBCDIC",
                 item["encoding"],
             )
     tz = None

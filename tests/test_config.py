@@ -236,6 +236,16 @@ def test_split_listen(text: str, expected: tuple[str, int]) -> None:
             "(got str 'klingon')",
         ),
         (
+            {"logs": [{"path": "/a", "encoding": "utf-16"}]},
+            "config.yml: logs[0].encoding: must read ASCII bytes as ASCII (logs are matched byte "
+            "by byte), e.g. cp1252 or utf-8, not UTF-16 or EBCDIC (got str 'utf-16')",
+        ),
+        (
+            {"logs": [{"path": "/a", "encoding": "cp037"}]},
+            "config.yml: logs[0].encoding: must read ASCII bytes as ASCII (logs are matched byte "
+            "by byte), e.g. cp1252 or utf-8, not UTF-16 or EBCDIC (got str 'cp037')",
+        ),
+        (
             {"logs": [{"path": "/a", "date_order": "DYM"}]},
             "config.yml: logs[0].date_order: must be one of MDY, DMY, YMD (got str 'DYM')",
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -932,6 +933,20 @@ def test_default_kernel() -> None:
     assert lineindex.KERNEL in KERNELS
     if not C_BUILT:
         assert lineindex.KERNEL == "numpy"
+
+
+@pytest.mark.skipif(
+    os.environ.get("STPROXY_MONITOR_TEST_WITHOUT_C") == "1",
+    reason="STPROXY_MONITOR_TEST_WITHOUT_C=1: testing an install without a C compiler",
+)
+def test_c_kernel_is_built() -> None:
+    """Where the tests run (.ci/run installs with gcc), the C kernel must have been built:
+    else every C-kernel test above would skip and the kernel users get would go untested."""
+    assert C_BUILT, (
+        "stproxy_monitor._lineindex is not built (no C compiler at install?); set "
+        "STPROXY_MONITOR_TEST_WITHOUT_C=1 to test the numpy kernel alone"
+    )
+    assert lineindex.kernel("c").index(b"x\n", 0, 2, False)[0] == 1
 
 
 def assert_kernels_agree(data: bytes, begin: int = 0) -> None:
