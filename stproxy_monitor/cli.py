@@ -20,6 +20,7 @@ from stproxy_monitor.config import (
     CertificateConfig,
     Config,
     LogConfig,
+    ascii_compatible,
     load_config,
     parse_config,
     split_listen,
@@ -227,6 +228,11 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             problems.append(f"--timezone: not an IANA zone (got {args.timezone!r})")
     if args.encoding and not usable_encoding(args.encoding):
         problems.append(f"--encoding: not a text encoding Python knows (got {args.encoding!r})")
+    elif args.encoding and not ascii_compatible(args.encoding):
+        problems.append(
+            f"--encoding: must read ASCII bytes as ASCII, not UTF-16 or EBCDIC "
+            f"(got {args.encoding!r})"
+        )
     config = None
     if args.config:
         try:
