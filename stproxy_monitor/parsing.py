@@ -6,7 +6,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Protocol
 
 from stproxy_monitor.events import (
     ApnsFailure,
@@ -281,8 +280,7 @@ class LogParser:
                 done = self._record_events(data, line_end, end, header, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
-        decided = _NO_LETTERS if every_line else index
-        _split_by_headers(index, decided, clfrx, headers, end, batch)
+        _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
 
     def _continue_pending(self, data: Buffer, begin: int, end: int) -> int:
         """Add the region's leading continuation lines to a pending record; return where it
@@ -488,32 +486,22 @@ def _cap_lines(
     return joined, 0, len(joined)
 
 
-class _Letters(Protocol):
-    def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]: ...
-
-
-class _NoLetters:
-    def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
-        return {}
-
-
-_NO_LETTERS = _NoLetters()
-
-
-def _split_by_headers(  # noqa: PLR0917 - the end of _parse_lines, kept apart
+def _split_by_headers(
     index: LineIndex,
-    decided: _Letters,
     found: list[tuple[int, str]],
     headers: list[int],
     end: int,
     batch: Batch,
+    *,
+    decided: bool,
 ) -> None:
-    """CLFRX ids and records by type, before and after each process header of the region
-    (a header renames what follows). What comes before the region's first header goes on the
-    batch's last segment when an earlier region of the batch had one."""
+    """CLFRX ids (found by the parser, plus lineindex's own when `decided`) and records by
+    type, before and after each process header of the region (a header renames what follows).
+    What comes before the region's first header goes on the batch's last segment when an
+    earlier region of the batch had one."""
 
     def clfrx(start: int, stop: int) -> Counter[str]:
-        counts = Counter(decided.clfrx_counts(start, stop))
+        counts = Counter(index.clfrx_counts(start, stop) if decided else {})
         counts.update(letter for offset, letter in found if start <= offset < stop)
         return counts
 

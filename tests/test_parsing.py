@@ -973,6 +973,7 @@ def test_split_feeding_equals_whole_feeding(
     expected = whole(data, options)
     got = split_feed(data, offsets, options)
     assert got.severities == expected.severities
+    assert got.clfrx == expected.clfrx
     assert got.events == expected.events
     assert per_server(data, [len(data)], options) == per_server(data, offsets, options)
     assert (got.lines, got.records, got.unparsed_timestamps) == (
@@ -980,6 +981,16 @@ def test_split_feeding_equals_whole_feeding(
         expected.records,
         expected.unparsed_timestamps,
     )
+
+
+def test_every_line_mode_counts_clfrx_ids_once() -> None:
+    """With a certificate pattern every line goes through Python: the CLFRX ids lineindex
+    decides on its own must then not be counted a second time (nor missed)."""
+    plain = whole(REALISTIC)
+    every = whole(REALISTIC, OPTIONS_WITH_PATTERN)
+    assert plain.clfrx and sum(plain.clfrx.values()) >= 2
+    assert every.clfrx == plain.clfrx
+    assert every.severities == plain.severities
 
 
 @settings(max_examples=300, deadline=None)
