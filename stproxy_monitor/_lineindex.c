@@ -9,7 +9,8 @@
  *
  * Every read stays inside [begin, end) of the caller's buffer; the region ends with a
  * newline (checked), so a line's end is always a real newline byte. The GIL is released
- * while scanning (the buffer is a bytes-like object held by the Py_buffer).
+ * while scanning a read-only buffer (bytes); a writable one (bytearray) keeps it, so that no
+ * other thread can change the bytes under the scan.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -167,7 +168,8 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
     Py_ssize_t s = 0;
     while (s < n) {
         const unsigned char *newline = memchr(a + s, '\n', (size_t)(n - s));
-        Py_ssize_t e = newline - a; /* the region ends with a newline */
+        if (newline == NULL) break; /* the last newline was checked: only a racing writer */
+        Py_ssize_t e = newline - a;
         x->lines++;
         if (e - s > x->longest) x->longest = e - s;
         if (want_lines && offsets_push(&x->line_starts, s) < 0) return -1;
@@ -238,9 +240,15 @@ static PyObject *index_lines(PyObject *self, PyObject *args) {
     Index x;
     memset(&x, 0, sizeof x);
     int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = scan(a, n, want_lines, &x);
-    Py_END_ALLOW_THREADS
+    if (view.readonly) {
+        /* bytes cannot change: other threads may run meanwhile */
+        Py_BEGIN_ALLOW_THREADS
+        status = scan(a, n, want_lines, &x);
+        Py_END_ALLOW_THREADS
+    } else {
+        /* a bytearray could be written by another thread: keep the GIL */
+        status = scan(a, n, want_lines, &x);
+    }
     PyBuffer_Release(&view);
     if (status < 0) {
         index_free(&x);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -319,14 +320,19 @@ def usable_encoding(encoding: str) -> bool:
     return True
 
 
-_ASCII = bytes(range(9, 14)) + bytes(range(32, 127))
+# Every printable ASCII byte, plus escapes that stateful or escaping codecs would interpret
+# (ISO-2022 designations, backslash escapes, UTF-7 shifts).
+_ASCII = bytes(range(9, 14)) + bytes(range(32, 127)) + b"\\x41\\u0041+AEE-\x1b(B\x1b$)C"
 
 
 def ascii_compatible(encoding: str) -> bool:
-    """Whether the codec reads ASCII bytes as ASCII: the parser finds record headers and message
-    ids in the raw bytes, so UTF-16 or EBCDIC logs would count nothing."""
+    """Whether the codec reads ASCII bytes as ASCII, byte for byte: the parser finds record
+    headers and message ids in the raw bytes, so UTF-16, EBCDIC or ISO-2022 logs would not be
+    read as they are decoded."""
     try:
-        return _ASCII.decode(encoding) == _ASCII.decode("ascii")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unicode_escape warns about invalid escapes
+            return _ASCII.decode(encoding) == _ASCII.decode("ascii")
     except (LookupError, UnicodeError, ValueError, TypeError):
         return False
 

@@ -67,9 +67,10 @@ def _read_whole(name: str, parser: LogParser, state: State, key: str, now: float
         size = 0
         while count := handle.readinto(buffer):
             size += count
-            if count < len(buffer):
-                del buffer[count:]  # the last read: nothing else holds the buffer now
-            state.apply(key, parser.feed(buffer, now), now=now)
+            # A short read is not always the last (a pipe, a growing file): copy it, keep the
+            # buffer whole.
+            chunk = buffer if count == len(buffer) else buffer[:count]
+            state.apply(key, parser.feed(chunk, now), now=now)
     state.count_file(key, bytes=size)
     state.update_file(key, present=True, size=size, position=size, last_read=now)
 

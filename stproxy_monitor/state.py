@@ -124,8 +124,10 @@ class State:
         before = _before_headers(batch.severities, segments)
         clfrx_before = _before_headers(batch.clfrx, batch.clfrx_segments)
         opens_with_header = bool(batch.events) and isinstance(batch.events[0], ProcessHeader)
-        server = ServerTotals()  # nothing before a leading header: no series for the old label
-        if before or clfrx_before or not opens_with_header:
+        # Nothing before a leading header, or nothing at all (a batch cut inside the header's
+        # line): no series for the old label.
+        server = ServerTotals()
+        if before or clfrx_before or (batch.events and not opens_with_header):
             server = self._servers.setdefault(totals.server(path), ServerTotals())
             server.severities.update(before)
             server.clfrx.update(clfrx_before)

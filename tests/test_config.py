@@ -241,6 +241,11 @@ def test_split_listen(text: str, expected: tuple[str, int]) -> None:
             "by byte), e.g. cp1252 or utf-8, not UTF-16 or EBCDIC (got str 'utf-16')",
         ),
         (
+            {"logs": [{"path": "/a", "encoding": "iso2022_jp"}]},
+            "config.yml: logs[0].encoding: must read ASCII bytes as ASCII (logs are matched byte "
+            "by byte), e.g. cp1252 or utf-8, not UTF-16 or EBCDIC (got str 'iso2022_jp')",
+        ),
+        (
             {"logs": [{"path": "/a", "encoding": "cp037"}]},
             "config.yml: logs[0].encoding: must read ASCII bytes as ASCII (logs are matched byte "
             "by byte), e.g. cp1252 or utf-8, not UTF-16 or EBCDIC (got str 'cp037')",

@@ -983,6 +983,25 @@ def test_split_feeding_equals_whole_feeding(
     )
 
 
+def test_a_log_opening_with_a_header_cut_in_its_line_names_no_other_server() -> None:
+    """A first read that ends inside the header's process line creates no series for the
+    label the log had before (fed whole, only the header's server appears)."""
+    data = (
+        b"WebSphere Platform 9 running with process name c\\n\\srv2 and process id 2\n"
+        + record("WSVR0001I: Server srv2 open for e-business", sev="A").encode()
+        + b"\n"
+    )
+
+    def servers(cuts: list[int]) -> list[str]:
+        parser, state = LogParser(), State()
+        for a, b in itertools.pairwise([0, *cuts, len(data)]):
+            state.apply("logs/STProxyServer/SystemOut.log", parser.feed(data[a:b], NOW), now=NOW)
+        return sorted(state.snapshot().servers)
+
+    assert servers([]) == ["srv2"]
+    assert servers([3]) == ["srv2"]
+
+
 def test_every_line_mode_counts_clfrx_ids_once() -> None:
     """With a certificate pattern every line goes through Python: the CLFRX ids lineindex
     decides on its own must then not be counted a second time (nor missed)."""

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,8 +16,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from stproxy_monitor import scan as scan_module
 from stproxy_monitor.cli import main
 from stproxy_monitor.events import REASONS
+from stproxy_monitor.parsing import LogParser
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "fixtures" / "logs"
@@ -312,3 +316,41 @@ def test_hpel_server_without_systemout_exits_2() -> None:
     status, out, err = run_bad(str(missing))
     assert (status, out) == (2, "")
     assert str(missing) in err
+
+
+def test_scan_of_a_pipe_with_short_reads_keeps_its_read_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short read is not the last one on a pipe: the next reads stay large (the buffer once
+    shrank to the first read's size, and 1.2 MB took a million feeds) and nothing is lost."""
+    line = (
+        b"[5/10/20 3:09:01:349 UTC] 0000004e APNSService   W   CLFRX0079W: x Connection refused\n"
+    )
+    data = line * 20_000  # 1.7 MB
+    fifo = tmp_path / "SystemOut.log"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("wb") as out:
+            out.write(data[:1])
+            out.flush()
+            time.sleep(0.2)  # the reader gets the one byte alone
+            out.write(data[1:])
+
+    feeds = []
+    real_feed = LogParser.feed
+
+    def counting_feed(self: LogParser, chunk: bytes | bytearray, now: float) -> Any:
+        feeds.append(len(chunk))
+        return real_feed(self, chunk, now)
+
+    monkeypatch.setattr(LogParser, "feed", counting_feed)
+    writer = threading.Thread(target=write)
+    writer.start()
+    state = scan_module.scan_files([str(fifo)], clock=lambda: 1.7e9)
+    writer.join()
+    assert feeds[0] == 1
+    assert sum(feeds) == len(data)
+    assert len(feeds) < 200  # pipe reads of up to 64 KiB each, not one byte each
+    totals = state.snapshot()
+    assert sum(sum(t.failures.values()) for t in totals.servers.values()) == 20_000
