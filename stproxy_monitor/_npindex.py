@@ -37,7 +37,6 @@ def _table(members: bytes | range) -> npt.NDArray[np.bool_]:
     return table
 
 
-_HEX = _table(b"0123456789abcdefABCDEF")
 _UPPER = _table(range(ord("A"), ord("Z") + 1))
 # Python's str.isspace() among ASCII, without the newline (skipping stops at the line end).
 _SKIPPED_SPACE = _table(b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f ")
