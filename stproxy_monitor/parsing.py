@@ -274,10 +274,12 @@ class LogParser:
                 self._end_pending(done, end, now, batch)
             line_end = data.find(b"\n", start, end)
             header = RECORD_HEADER.match(data, start, line_end)
-            if self._line_events(data, start, line_end, header, batch):
+            # What follows a record's header, else the whole line: decoded once for both.
+            message = self._decode(data[header.end() if header else start : line_end])
+            if self._line_events(message, batch):
                 headers.append(start)
             if start >= done and RECORD_START.match(data, start, line_end):
-                done = self._record_events(data, line_end, end, header, now, batch, clfrx)
+                done = self._record_events(data, line_end, end, header, message, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
         _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
@@ -305,6 +307,7 @@ class LogParser:
         line_end: int,
         end: int,
         header: re.Match[bytes] | None,
+        rest: str,
         now: float,
         batch: Batch,
         clfrx: list[tuple[int, str]],
@@ -316,7 +319,6 @@ class LogParser:
         if header is None:
             return line_end + 1
         severity = chr(header[2][0])
-        rest = self._decode(data[header.end() : line_end])
         message_id = _message_id(rest, severity)
         if message_id is None:
             return line_end + 1
@@ -364,20 +366,12 @@ class LogParser:
             )
         )
 
-    def _line_events(
-        self,
-        data: Buffer,
-        start: int,
-        line_end: int,
-        header: re.Match[bytes] | None,
-        batch: Batch,
-    ) -> bool:
+    def _line_events(self, message: str, batch: Batch) -> bool:
         """Line-level facts: the process header and certificate-status lines; True for a header.
 
         The message is what follows a record's header, else the whole line; the process line
         and the IBM tool's keys start it (after whitespace): lineindex finds such lines.
         """
-        message = self._decode(data[header.end() if header else start : line_end])
         text = message.lstrip()
         if text.startswith(_HEADER_PROCESS_TEXT):
             m = _PROCESS.search(text)
