@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -330,11 +329,13 @@ def test_scan_of_a_pipe_with_short_reads_keeps_its_read_size(
     fifo = tmp_path / "SystemOut.log"
     os.mkfifo(fifo)
 
+    first_fed = threading.Event()
+
     def write() -> None:
         with fifo.open("wb") as out:
             out.write(data[:1])
             out.flush()
-            time.sleep(0.2)  # the reader gets the one byte alone
+            first_fed.wait(timeout=30)  # the reader got the one byte alone
             out.write(data[1:])
 
     feeds = []
@@ -342,6 +343,7 @@ def test_scan_of_a_pipe_with_short_reads_keeps_its_read_size(
 
     def counting_feed(self: LogParser, chunk: bytes | bytearray, now: float) -> Any:
         feeds.append(len(chunk))
+        first_fed.set()
         return real_feed(self, chunk, now)
 
     monkeypatch.setattr(LogParser, "feed", counting_feed)
