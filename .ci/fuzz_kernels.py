@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from stproxy_monitor.lineindex import kernel
+from stproxy_monitor.logs.lineindex import kernel
 
 PIECES = [
     b"[",

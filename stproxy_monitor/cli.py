@@ -27,9 +27,9 @@ from stproxy_monitor.config import (
     usable_encoding,
 )
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.logs.parser import ParseOptions
+from stproxy_monitor.logs.timestamps import DATE_ORDERS
 from stproxy_monitor.logsetup import configure_logging
-from stproxy_monitor.parsing import ParseOptions
-from stproxy_monitor.timestamps import DATE_ORDERS
 
 log = structlog.get_logger("stproxy_monitor")
 
@@ -178,7 +178,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     except ConfigError as exc:
         return _problems(err, exc.problems)
     configure_logging(level=args.log_level, stream=err)
-    from stproxy_monitor.service import Service  # noqa: PLC0415 - keeps `scan` light
+    from stproxy_monitor.commands.run import Service  # noqa: PLC0415 - keeps `scan` light
 
     def reload_config() -> Config:
         return config_from_args(args)
@@ -217,7 +217,7 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """One pass over the given logs."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
-    from stproxy_monitor.scan import render, scan_files  # noqa: PLC0415
+    from stproxy_monitor.commands.scan import render, scan_files  # noqa: PLC0415
 
     problems = [f"{p}: no such file" for p in args.logfiles if not os.path.isfile(p)]
     tz = None
@@ -267,7 +267,7 @@ def _options_for(
 
 def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
     """Report certificates in files (the IBM verification tool's job)."""
-    from stproxy_monitor.certcli import cert_command  # noqa: PLC0415
+    from stproxy_monitor.commands.cert import cert_command  # noqa: PLC0415
 
     if args.password_env and args.password_env not in env:
         return _problems(err, [f"--password-env: {args.password_env} is not set"])
@@ -293,7 +293,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, st
         for problem in exc.problems[1:]:
             print(problem, file=out)
         return 3
-    from stproxy_monitor.check import check_command  # noqa: PLC0415
+    from stproxy_monitor.commands.check.plugin import check_command  # noqa: PLC0415
 
     status: int = check_command(config, now=time.time(), environ=env, out=out)
     return status

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.parsing import CertificatePattern, ParseOptions
-from stproxy_monitor.timestamps import DATE_ORDERS
+from stproxy_monitor.logs.parser import CertificatePattern, ParseOptions
+from stproxy_monitor.logs.timestamps import DATE_ORDERS
 
 DEFAULT_LISTEN = ":10116"
 _TOP_KEYS = frozenset(

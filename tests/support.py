@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from stproxy_monitor.config import LogConfig
-from stproxy_monitor.daemon import LogWatcher
-from stproxy_monitor.positions import PositionStore
-from stproxy_monitor.state import State
+from stproxy_monitor.logs.positions import PositionStore
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.watcher import LogWatcher
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]

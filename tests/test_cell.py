@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.cell: cell discovery and the certificate rollout checks."""
+"""Tests for stproxy_monitor.certs.cell: cell discovery and the certificate rollout checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stproxy_monitor.cell import (
+from stproxy_monitor.certs.cell import (
     NodeCopy,
     ProfileScan,
     ProfileSpec,
@@ -24,7 +24,7 @@ from stproxy_monitor.cell import (
     scan_profile,
     sync_pending,
 )
-from stproxy_monitor.certfiles import PasswordSource
+from stproxy_monitor.certs.files import PasswordSource
 
 CELL = "stproxyCell"
 

@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.certcli: the cert command's output and exit status."""
+"""Tests for stproxy_monitor.commands.cert: the cert command's output and exit status."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support import CERT_FILE_CASES
 
-from stproxy_monitor.certcli import cert_command
+from stproxy_monitor.commands.cert import cert_command
 
 CASES = CERT_FILE_CASES
 

@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.certfiles: passwords, OS errors and the identity-keyed cache."""
+"""Tests for stproxy_monitor.certs.files: passwords, OS errors and the identity-keyed cache."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stproxy_monitor.certfiles import (
+from stproxy_monitor.certs.files import (
     CertificateCache,
     CertificateSource,
     ListingKeyedGlob,

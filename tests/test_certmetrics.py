@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.certmetrics: certificates and cell checks as metric families."""
+"""Tests for metrics.certificates: certificates and cell checks as metric families."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from conftest import load_cert_generator
 
-from stproxy_monitor.certmetrics import CertificateMonitor
 from stproxy_monitor.config import ProfileConfig
-from stproxy_monitor.events import ProcessHeader, ServerLifecycle
-from stproxy_monitor.parsing import Batch
-from stproxy_monitor.state import Snapshot, State
+from stproxy_monitor.logs.events import ProcessHeader, ServerLifecycle
+from stproxy_monitor.logs.parser import Batch
+from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.metrics.certificates import CertificateMonitor
 
 
 def _samples(monitor: CertificateMonitor, name: str) -> dict[str, float]:

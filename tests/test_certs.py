@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.certs: pure inspection of PKCS#12, PEM and DER bytes."""
+"""Tests for stproxy_monitor.certs.inspection: pure inspection of PKCS#12, PEM and DER bytes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import VALIDITY_CASES
 
-from stproxy_monitor.certs import (
+from stproxy_monitor.certs.inspection import (
     CertificateInfo,
     Status,
     certificate_status,

@@ -1,4 +1,4 @@
-"""Tests for the check command (stproxy_monitor.check): states, exit codes, output, perfdata."""
+"""Tests for the check command (commands.check.plugin): states, exit codes, output, perfdata."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from conftest import CertTree
 from support import CERT_FILE_CASES
 
 from stproxy_monitor import cli
-from stproxy_monitor.check import check_command
-from stproxy_monitor.checkrules import perf_label, short_labels
+from stproxy_monitor.commands.check.plugin import check_command
+from stproxy_monitor.commands.check.rules import perf_label, short_labels
 from stproxy_monitor.config import load_config
 
 NOW = datetime(2024, 5, 3, 12, 0, tzinfo=UTC)

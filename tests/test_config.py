@@ -23,7 +23,7 @@ from stproxy_monitor.config import (
     split_listen,
 )
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.parsing import ParseOptions
+from stproxy_monitor.logs.parser import ParseOptions
 
 CONTRACT_EXAMPLE = """\
 listen: "127.0.0.1:10116"

@@ -1,4 +1,4 @@
-"""Tests for stproxy_monitor.exposition: sections reused only while their inputs stay the same.
+"""Tests for metrics.exposition: sections reused only while their inputs stay the same.
 
 Every rendering is compared byte for byte with prometheus_client's rendering of a registry that
 caches nothing (a fresh collector over the same state and a fresh certificate monitor), after
@@ -42,12 +42,12 @@ from support import (
     wait_until,
 )
 
-from stproxy_monitor.certmetrics import CertificateMonitor
-from stproxy_monitor.collector import MonitorCollector
+from stproxy_monitor.commands.run import Service
 from stproxy_monitor.config import CertificateConfig, Config, LogConfig, ProfileConfig
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.exposition import Exposition, Section, SectionRegistry
-from stproxy_monitor.service import Service
+from stproxy_monitor.metrics.certificates import CertificateMonitor
+from stproxy_monitor.metrics.collector import MonitorCollector
+from stproxy_monitor.metrics.exposition import Exposition, Section, SectionRegistry
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 ACCEPTS = ["", OPENMETRICS, "text/plain;version=1.0.0;escaping=underscores"]

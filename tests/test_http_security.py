@@ -27,11 +27,11 @@ from tls_helpers import (
     write_changed,
 )
 
+from stproxy_monitor.commands.run import Service
 from stproxy_monitor.config import CertificateConfig, Config
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.httpserver import Endpoints, Limits, MonitorHTTPServer, serve_in_thread
-from stproxy_monitor.service import Service
-from stproxy_monitor.websecurity import WebConfigWatcher
+from stproxy_monitor.web.security import WebConfigWatcher
+from stproxy_monitor.web.server import Endpoints, Limits, MonitorHTTPServer, serve_in_thread
 
 Response = tuple[int, dict[str, str], bytes]
 OPEN_WAIT = (BlockingIOError, ssl.SSLWantReadError)

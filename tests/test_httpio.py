@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from stproxy_monitor.httpio import SocketWriter
+from stproxy_monitor.web.sockets import SocketWriter
 
 
 class FakeSocket:

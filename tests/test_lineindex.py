@@ -1,4 +1,4 @@
-"""Tests of stproxy_monitor.lineindex: both kernels (C, numpy) against plain-Python references.
+"""Tests of stproxy_monitor.logs.lineindex: both kernels (C, numpy) against plain-Python references.
 
 The references below read the specification, not the kernel: records are the lines that
 RECORD_HEADER matches at their start, lines are counted newlines, and the candidates must
@@ -27,9 +27,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stproxy_monitor import lineindex
-from stproxy_monitor.lineindex import RECORD_HEADER, LineIndex
-from stproxy_monitor.parsing import _message_id
+from stproxy_monitor.logs import lineindex
+from stproxy_monitor.logs.lineindex import RECORD_HEADER, LineIndex
+from stproxy_monitor.logs.parser import _message_id
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_FILES = sorted(path for path in (REPO / "fixtures" / "logs").rglob("*") if path.is_file())
@@ -41,7 +41,7 @@ ENCODINGS = ("utf-8", "cp1252")
 BLOCK = 256 << 10  # the kernel's block size: marks are found block by block
 
 # The kernels index_lines may use: numpy always, C where the extension was built.
-C_BUILT = importlib.util.find_spec("stproxy_monitor._lineindex") is not None
+C_BUILT = importlib.util.find_spec("stproxy_monitor.logs._lineindex") is not None
 KERNELS = ["numpy", "c"] if C_BUILT else ["numpy"]
 
 SETTINGS = settings(
@@ -943,7 +943,7 @@ def test_c_kernel_is_built() -> None:
     """Where the tests run (.ci/run installs with gcc), the C kernel must have been built:
     else every C-kernel test above would skip and the kernel users get would go untested."""
     assert C_BUILT, (
-        "stproxy_monitor._lineindex is not built (no C compiler at install?); set "
+        "stproxy_monitor.logs._lineindex is not built (no C compiler at install?); set "
         "STPROXY_MONITOR_TEST_WITHOUT_C=1 to test the numpy kernel alone"
     )
     assert lineindex.kernel("c").index(b"x\n", 0, 2, False)[0] == 1

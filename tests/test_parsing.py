@@ -1,4 +1,4 @@
-"""Tests of stproxy_monitor.parsing: records, events, chunking and robustness of LogParser."""
+"""Tests of stproxy_monitor.logs.parser: records, events, chunking and robustness of LogParser."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stproxy_monitor.events import (
+from stproxy_monitor.logs.events import (
     REASONS,
     ApnsFailure,
     CertificateStatus,
@@ -20,14 +20,14 @@ from stproxy_monitor.events import (
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.parsing import (
+from stproxy_monitor.logs.parser import (
     Batch,
     CertificatePattern,
     LogParser,
     ParseOptions,
     classify_reason,
 )
-from stproxy_monitor.state import State
+from stproxy_monitor.logs.state import State
 
 NOW = 1_700_000_000.0
 APNS_CLASS = "com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService"

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from support import REPO, Clock, Lives, Records, append, rotate
 
 from stproxy_monitor.config import LogConfig
-from stproxy_monitor.daemon import LogWatcher
-from stproxy_monitor.positions import (
+from stproxy_monitor.logs.positions import (
     FileRecord,
     Positions,
     PositionStore,
@@ -30,8 +29,9 @@ from stproxy_monitor.positions import (
     encode,
     file_record,
 )
-from stproxy_monitor.state import State
-from stproxy_monitor.tailer import Cursor, FileIdentity
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import Cursor, FileIdentity
+from stproxy_monitor.logs.watcher import LogWatcher
 
 FIXTURE_LOGS = REPO / "fixtures" / "logs"
 TRUTH = json.loads((FIXTURE_LOGS / "ground_truth.json").read_text())

@@ -51,7 +51,7 @@ from support import (
     stop_process,
 )
 
-from stproxy_monitor.events import REASONS
+from stproxy_monitor.logs.events import REASONS
 
 pytestmark = pytest.mark.e2e
 

@@ -25,15 +25,15 @@ from hypothesis import strategies as st
 from prometheus_client.registry import CollectorRegistry
 from support import REPO, Lives, Records, append, rotate
 
-from stproxy_monitor.collector import MonitorCollector
 from stproxy_monitor.config import LogConfig, load_config
-from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.events import REASONS
-from stproxy_monitor.parsing import Batch, LogParser, ParseOptions
-from stproxy_monitor.positions import PositionStore
-from stproxy_monitor.state import State
-from stproxy_monitor.tailer import LogFollower, open_shared
+from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.parser import Batch, LogParser, ParseOptions
+from stproxy_monitor.logs.positions import PositionStore
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import LogFollower, open_shared
+from stproxy_monitor.logs.watcher import LogWatcher
+from stproxy_monitor.metrics.collector import MonitorCollector
 
 FIXTURE_LOGS = sorted((REPO / "fixtures" / "logs").glob("*/STProxyServer/SystemOut.log"))
 DEADLINE = 30.0

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stproxy_monitor import scan as scan_module
 from stproxy_monitor.cli import main
-from stproxy_monitor.events import REASONS
-from stproxy_monitor.parsing import LogParser
+from stproxy_monitor.commands import scan as scan_module
+from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.parser import LogParser
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "fixtures" / "logs"

@@ -1,12 +1,12 @@
-"""Tests for stproxy_monitor.state: snapshots are copies, shared only while nothing changed."""
+"""Tests for stproxy_monitor.logs.state: snapshots are copies, shared only while nothing changed."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from stproxy_monitor.events import ApnsFailure
-from stproxy_monitor.parsing import Batch
-from stproxy_monitor.state import State
+from stproxy_monitor.logs.events import ApnsFailure
+from stproxy_monitor.logs.parser import Batch
+from stproxy_monitor.logs.state import State
 
 LOG = "/logs/STProxyServer/SystemOut.log"
 

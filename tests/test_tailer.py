@@ -22,9 +22,9 @@ from support import (
     en_us_time,
 )
 
-from stproxy_monitor.parsing import LogParser, ParseOptions
-from stproxy_monitor.state import FileTotals, State
-from stproxy_monitor.tailer import LogFollower, open_shared
+from stproxy_monitor.logs.parser import LogParser, ParseOptions
+from stproxy_monitor.logs.state import FileTotals, State
+from stproxy_monitor.logs.tailer import LogFollower, open_shared
 
 SERVER = "STProxyServer"
 FRAMES = (

@@ -1,4 +1,4 @@
-"""Tests of stproxy_monitor.timestamps: every locale form, date orders, zones and failures."""
+"""Tests of stproxy_monitor.logs.timestamps: every locale form, date orders, zones and failures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stproxy_monitor.timestamps import ParsedTime, parse_timestamp
+from stproxy_monitor.logs.timestamps import ParsedTime, parse_timestamp
 
 NEW_YORK = ZoneInfo("America/New_York")
 

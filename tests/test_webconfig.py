@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.webconfig import (
+from stproxy_monitor.web.config import (
     CIPHER_SUITES,
     DEFAULT_AUTH_EXCLUDED_PATHS,
     TLSServerConfig,

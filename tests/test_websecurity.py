@@ -22,8 +22,8 @@ from tls_helpers import (
 )
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.webconfig import TLSServerConfig, load_web_config
-from stproxy_monitor.websecurity import (
+from stproxy_monitor.web.config import TLSServerConfig, load_web_config
+from stproxy_monitor.web.security import (
     BasicAuth,
     WebConfigWatcher,
     WebSecurity,

@@ -36,7 +36,7 @@ class _KernelModule(Protocol):
 
 def _c_kernel() -> _KernelModule | None:
     try:
-        from stproxy_monitor import _lineindex  # noqa: PLC0415 - optional, built at install
+        from stproxy_monitor.logs import _lineindex  # noqa: PLC0415 - optional, built at install
     except ImportError:  # installed without a C compiler: numpy does the same work
         return None
     return _lineindex
@@ -55,7 +55,7 @@ def kernel(name: str) -> _KernelModule:
         if _C is None:
             raise RuntimeError("the C kernel of lineindex is not built")
         return _C
-    from stproxy_monitor import _npindex  # noqa: PLC0415 - numpy only when it is used
+    from stproxy_monitor.logs import _npindex  # noqa: PLC0415 - numpy only when it is used
 
     return _npindex
 

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from stproxy_monitor.cell import (
+from stproxy_monitor.certs.cell import (
     CellReport,
     ProfileScan,
     ProfileSpec,
@@ -21,16 +21,16 @@ from stproxy_monitor.cell import (
     restart_pending,
     scan_profile,
 )
-from stproxy_monitor.certfiles import (
+from stproxy_monitor.certs.files import (
     CertificateCache,
     CertificateSnapshot,
     CertificateSource,
     PasswordSource,
 )
-from stproxy_monitor.collector import CertificateRow
 from stproxy_monitor.config import CertificateConfig, ProfileConfig
-from stproxy_monitor.exposition import Section, same_if_equal
-from stproxy_monitor.state import Snapshot
+from stproxy_monitor.logs.state import Snapshot
+from stproxy_monitor.metrics.collector import CertificateRow
+from stproxy_monitor.metrics.exposition import Section, same_if_equal
 
 READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
 PROFILE_GLOB = os.path.join("config", "cells", "*", "nodes", "*", "apns-prod.pkcs12")

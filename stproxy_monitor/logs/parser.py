@@ -7,15 +7,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from stproxy_monitor.events import (
+from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
     Event,
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.lineindex import RECORD_HEADER, Buffer, LineIndex, index_lines
-from stproxy_monitor.timestamps import parse_timestamp
+from stproxy_monitor.logs.lineindex import RECORD_HEADER, Buffer, LineIndex, index_lines
+from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")

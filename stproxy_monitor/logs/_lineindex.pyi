@@ -1,4 +1,4 @@
-"""Types of the optional C kernel (stproxy_monitor/_lineindex.c)."""
+"""Types of the optional C kernel (stproxy_monitor/logs/_lineindex.c)."""
 
 def index(
     data: bytes | bytearray, begin: int, end: int, want_lines: bool, /

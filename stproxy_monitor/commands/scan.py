@@ -11,9 +11,9 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from stproxy_monitor.collector import MonitorCollector
-from stproxy_monitor.parsing import LogParser, ParseOptions
-from stproxy_monitor.state import State
+from stproxy_monitor.logs.parser import LogParser, ParseOptions
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.metrics.collector import MonitorCollector
 
 # Non-greedy stem: SystemOut_18.04.14_13.03.12.log rotates SystemOut.log, not "SystemOut_18.04.14".
 _ROTATED = re.compile(r"^(?P<stem>.+?)_[0-9._-]+(?P<suffix>\.[^.]+)$")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from stproxy_monitor.parsing import Batch, LogParser
+from stproxy_monitor.logs.parser import Batch, LogParser
 
 FINGERPRINT_BYTES = 1024
 CHUNK_BYTES = 4 << 20
@@ -24,7 +24,7 @@ Stat = Callable[[str], os.stat_result]
 def open_shared(path: str) -> BinaryIO:
     """Open for reading without blocking a writer's rename (FILE_SHARE_DELETE on Windows)."""
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        from stproxy_monitor._winopen import open_share_delete  # noqa: PLC0415
+        from stproxy_monitor.logs._winopen import open_share_delete  # noqa: PLC0415
 
         return open_share_delete(path)
     return open(path, "rb")

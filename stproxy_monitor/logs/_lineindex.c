@@ -1,5 +1,5 @@
 /*
- * The C kernel of stproxy_monitor.lineindex: one pass over a region of whole log lines.
+ * The C kernel of stproxy_monitor.logs.lineindex: one pass over a region of whole log lines.
  *
  * It computes exactly what lineindex's numpy kernel computes (the tests compare both with
  * each other and with plain-Python references): lines, the longest line, record lines and
@@ -277,7 +277,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_lineindex",
-    "The C kernel of stproxy_monitor.lineindex (optional).", -1, methods,
+    "The C kernel of stproxy_monitor.logs.lineindex (optional).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__lineindex(void) {

@@ -20,9 +20,9 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from stproxy_monitor.exposition import Exposition, Section, same_if_equal
-from stproxy_monitor.httpio import DeadlineReader, HeadBudget, HeadTooLargeError, SocketWriter
-from stproxy_monitor.websecurity import PLAIN_HTTP, WebSecurity
+from stproxy_monitor.metrics.exposition import Exposition, Section, same_if_equal
+from stproxy_monitor.web.security import PLAIN_HTTP, WebSecurity
+from stproxy_monitor.web.sockets import DeadlineReader, HeadBudget, HeadTooLargeError, SocketWriter
 
 log = structlog.get_logger("stproxy_monitor.http")
 

@@ -7,14 +7,14 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
-from stproxy_monitor.events import (
+from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
     HpelDetected,
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.parsing import Batch
+from stproxy_monitor.logs.parser import Batch
 
 # Distinct servers the header blocks of one log may name, and the longest name taken.
 MAX_HEADER_SERVERS = 8

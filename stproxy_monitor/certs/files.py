@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
-from stproxy_monitor.certs import CertificateInfo, inspect_certificates
+from stproxy_monitor.certs.inspection import CertificateInfo, inspect_certificates
 from stproxy_monitor.errors import CertificateError
 
 CERTIFICATE_FILE_NAME = "apns-prod.pkcs12"

@@ -1,10 +1,11 @@
 """The ``check`` command: one Nagios/Icinga status line over everything the config names.
 
 Reading is done here with the daemon's own pieces: the certificate files and profiles through
-:class:`~stproxy_monitor.certmetrics.CertificateMonitor`, the configured logs once from their
-start through :func:`~stproxy_monitor.scan.scan_files`. The rules are pure functions
-(:mod:`~stproxy_monitor.checkrules`, :mod:`~stproxy_monitor.checkcerts`) that :func:`evaluate`
-applies to what was read; :func:`render` writes their verdict as plugin output::
+:class:`~stproxy_monitor.metrics.certificates.CertificateMonitor`, the configured logs once
+from their start through :func:`~stproxy_monitor.commands.scan.scan_files`. The rules are pure
+functions (:mod:`~stproxy_monitor.commands.check.rules`,
+:mod:`~stproxy_monitor.commands.check.certificates`) that :func:`evaluate` applies
+to what was read; :func:`render` writes their verdict as plugin output::
 
     STPROXY <STATE> - <worst problems> | 'label'=value[uom];warn;crit;min ...
     <STATE>: <one line per problem, worst first>
@@ -20,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from stproxy_monitor.certmetrics import CertificateMonitor
-from stproxy_monitor.certs import Status, worst_status
-from stproxy_monitor.checkcerts import certificate_part, certificate_rows
-from stproxy_monitor.checkrules import (
+from stproxy_monitor.certs.inspection import Status, worst_status
+from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
+from stproxy_monitor.commands.check.rules import (
     Finding,
     Limits,
     LogStream,
@@ -35,12 +35,13 @@ from stproxy_monitor.checkrules import (
     log_part,
     restart_part,
 )
-from stproxy_monitor.collector import log_certificate_rows
+from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig
-from stproxy_monitor.events import ApnsFailure
-from stproxy_monitor.parsing import Batch, ParseOptions
-from stproxy_monitor.scan import group_streams, scan_files
-from stproxy_monitor.state import State
+from stproxy_monitor.logs.events import ApnsFailure
+from stproxy_monitor.logs.parser import Batch, ParseOptions
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.metrics.certificates import CertificateMonitor
+from stproxy_monitor.metrics.collector import log_certificate_rows
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3

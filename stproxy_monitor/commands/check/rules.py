@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from stproxy_monitor.cell import CellReport
-from stproxy_monitor.certfiles import node_from_path
-from stproxy_monitor.certmetrics import CertificateReading
-from stproxy_monitor.certs import (
+from stproxy_monitor.certs.cell import CellReport
+from stproxy_monitor.certs.files import node_from_path
+from stproxy_monitor.certs.inspection import (
     Status,
 )
-from stproxy_monitor.collector import CertificateRow
+from stproxy_monitor.metrics.certificates import CertificateReading
+from stproxy_monitor.metrics.collector import CertificateRow
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -23,9 +23,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from stproxy_monitor.config import LogConfig
-from stproxy_monitor.events import ApnsFailure, HpelDetected
-from stproxy_monitor.parsing import Batch, LogParser
-from stproxy_monitor.positions import (
+from stproxy_monitor.logs.events import ApnsFailure, HpelDetected
+from stproxy_monitor.logs.parser import Batch, LogParser
+from stproxy_monitor.logs.positions import (
     Positions,
     PositionStore,
     ServerRecord,
@@ -33,10 +33,10 @@ from stproxy_monitor.positions import (
     certificate_to_json,
     file_record,
 )
-from stproxy_monitor.state import State
-from stproxy_monitor.tailer import LogFollower, Opener, open_shared
+from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import LogFollower, Opener, open_shared
 
-log = structlog.get_logger("stproxy_monitor.daemon")
+log = structlog.get_logger("stproxy_monitor.logs.watcher")
 _GLOB_CHARS = frozenset("*?[")
 
 

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from stproxy_monitor.certfiles import (
+from stproxy_monitor.certs.files import (
     PasswordSource,
     ReadBytes,
     node_from_path,
     read_certificate_file,
 )
-from stproxy_monitor.certs import (
+from stproxy_monitor.certs.inspection import (
     CertificateInfo,
     Status,
     certificate_status,

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.webconfig import (
+from stproxy_monitor.web.config import (
     CURVES,
     DEFAULT_AUTH_EXCLUDED_PATHS,
     TLSServerConfig,

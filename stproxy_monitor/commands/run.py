@@ -11,18 +11,18 @@ import structlog
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
-from stproxy_monitor.certmetrics import CertificateMonitor
-from stproxy_monitor.collector import CertificateViewLike, MonitorCollector
 from stproxy_monitor.config import Config, split_listen
-from stproxy_monitor.daemon import LogWatcher
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.exposition import SectionRegistry
-from stproxy_monitor.httpserver import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
-from stproxy_monitor.positions import PositionStore
-from stproxy_monitor.state import Snapshot, State
-from stproxy_monitor.websecurity import PLAIN_HTTP, WebConfigWatcher
+from stproxy_monitor.logs.positions import PositionStore
+from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.logs.watcher import LogWatcher
+from stproxy_monitor.metrics.certificates import CertificateMonitor
+from stproxy_monitor.metrics.collector import CertificateViewLike, MonitorCollector
+from stproxy_monitor.metrics.exposition import SectionRegistry
+from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
+from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
 
-log = structlog.get_logger("stproxy_monitor.service")
+log = structlog.get_logger("stproxy_monitor.commands.run")
 
 
 class Service:

@@ -13,10 +13,10 @@ from typing import Any
 
 import structlog
 
-from stproxy_monitor.events import CertificateStatus
-from stproxy_monitor.tailer import Cursor, FileIdentity
+from stproxy_monitor.logs.events import CertificateStatus
+from stproxy_monitor.logs.tailer import Cursor, FileIdentity
 
-log = structlog.get_logger("stproxy_monitor.positions")
+log = structlog.get_logger("stproxy_monitor.logs.positions")
 FORMAT_VERSION = 1
 
 

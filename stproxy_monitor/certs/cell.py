@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from stproxy_monitor.certfiles import CERTIFICATE_FILE_NAME, PasswordSource, ReadBytes
-from stproxy_monitor.certs import CertificateInfo, inspect_certificates
+from stproxy_monitor.certs.files import CERTIFICATE_FILE_NAME, PasswordSource, ReadBytes
+from stproxy_monitor.certs.inspection import CertificateInfo, inspect_certificates
 from stproxy_monitor.errors import CertificateError
 
 ROLES = ("auto", "dmgr", "node")

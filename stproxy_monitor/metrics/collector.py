@@ -10,10 +10,10 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stproxy_monitor.events import REASONS
-from stproxy_monitor.exposition import Section, same_if_equal
-from stproxy_monitor.selfmetrics import SelfStatus, self_families
-from stproxy_monitor.state import Snapshot, State
+from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.metrics.exposition import Section, same_if_equal
+from stproxy_monitor.metrics.health import SelfStatus, self_families
 
 CERT_LABELS = ("source", "path", "node", "serial")
 INFO_LABELS = (*CERT_LABELS, "subject", "issuer", "sha256")

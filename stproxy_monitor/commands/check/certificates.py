@@ -5,16 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from stproxy_monitor.certfiles import CertificateEntry, FileStatus
-from stproxy_monitor.certs import (
+from stproxy_monitor.certs.files import CertificateEntry, FileStatus
+from stproxy_monitor.certs.inspection import (
     CertificateInfo,
     Status,
     certificate_status,
     days_left,
     worst_status,
 )
-from stproxy_monitor.checkrules import Finding, Limits, Part, Perf, perf_label, plural, short_labels
-from stproxy_monitor.collector import CertificateRow
+from stproxy_monitor.commands.check.rules import (
+    Finding,
+    Limits,
+    Part,
+    Perf,
+    perf_label,
+    plural,
+    short_labels,
+)
+from stproxy_monitor.metrics.collector import CertificateRow
 
 
 def certificate_rows(

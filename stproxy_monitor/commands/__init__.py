@@ -1,0 +1,1 @@
+"""The commands: the daemon's composition root and the one-shot commands."""

@@ -1,0 +1,1 @@
+"""The ``check`` command: observe what the config names, evaluate rules, print."""

@@ -1,0 +1,1 @@
+"""The metrics wing: state and certificates as Prometheus metric families and exposition."""
