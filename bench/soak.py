@@ -18,7 +18,7 @@ Before the copy-truncate and before the delete, the writer pauses until the daem
 whole file: records written between the daemon's last read and a truncation or deletion are gone
 before anyone could read them, and no tailer can count them.
 
-tests/test_reliability.py runs the same soak for about a minute.
+tests/logs/test_reliability.py runs the same soak for about a minute.
 """
 
 from __future__ import annotations

@@ -1,26 +1,32 @@
-"""Shared pytest fixtures: the generated certificate fixtures (fixtures/generate_certs.py)."""
+"""Shared pytest fixtures: generated certificates, failure attachments, no thread left behind."""
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from support import ATTACHED_FILES, CertTree, load_cert_generator
 
-GENERATOR_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "generate_certs.py"
+# How long a thread a test started may take to end after the test (a server's shutdown, a join).
+THREAD_GRACE_SECONDS = 5.0
 
 
-def load_cert_generator() -> ModuleType:
-    """Import fixtures/generate_certs.py by path (fixtures/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("generate_certs", GENERATOR_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(autouse=True)
+def no_thread_left_running() -> Iterator[None]:
+    """Fail a test that leaves a thread running after it (an observer or server not stopped)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE_SECONDS
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in left if t.is_alive()]
+    assert not alive, f"threads left running by the test: {alive}"
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +34,6 @@ def cert_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Certificate fixtures generated once per session relative to the current time."""
     outdir = tmp_path_factory.mktemp("certfixtures")
     return load_cert_generator().generate(outdir, datetime.now(UTC))  # type: ignore[no-any-return]
-
-
-CertTree = Callable[[datetime], dict[str, Any]]
-
 
 @pytest.fixture
 def cert_tree(tmp_path: Path) -> CertTree:
@@ -41,10 +43,6 @@ def cert_tree(tmp_path: Path) -> CertTree:
         return load_cert_generator().generate(tmp_path / "certfixtures", now)  # type: ignore[no-any-return]
 
     return generate
-
-
-# Files whose text is attached to the report of a failing test (a subprocess's stderr, say).
-ATTACHED_FILES = pytest.StashKey[list[Path]]()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -13,8 +14,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stproxy_monitor.config import LogConfig
@@ -331,3 +334,22 @@ class Lives:
     def total(self) -> Counter[str]:
         """Failures over every life so far, the running one included."""
         return +(self.ended + self.failures_now()) if self.running else +self.ended
+
+
+GENERATOR_PATH = REPO / "fixtures" / "generate_certs.py"
+
+
+def load_cert_generator() -> ModuleType:
+    """Import fixtures/generate_certs.py by path (fixtures/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("generate_certs", GENERATOR_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CertTree = Callable[[datetime], dict[str, Any]]
+
+
+# Files whose text is attached to the report of a failing test (a subprocess's stderr, say).
+ATTACHED_FILES = pytest.StashKey[list[Path]]()

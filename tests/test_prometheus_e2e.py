@@ -36,9 +36,9 @@ import pytest
 import support
 import trustme
 import yaml
-from conftest import ATTACHED_FILES, load_cert_generator
 from support import (
     APNS_TEXT,
+    ATTACHED_FILES,
     DAEMON,
     END_BANNER,
     HTTP,
@@ -48,6 +48,7 @@ from support import (
     en_us_time,
     free_port,
     http_ok,
+    load_cert_generator,
     stop_process,
 )
 

@@ -31,7 +31,7 @@ from stproxy_monitor.logs import lineindex
 from stproxy_monitor.logs.lineindex import RECORD_HEADER, LineIndex
 from stproxy_monitor.logs.parser import _message_id
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE_FILES = sorted(path for path in (REPO / "fixtures" / "logs").rglob("*") if path.is_file())
 
 RECORD_LINE = re.compile(rb"(?m)^" + RECORD_HEADER.pattern)

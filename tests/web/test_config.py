@@ -484,7 +484,7 @@ def test_load_of_an_empty_file_is_plain_http(tmp_path: Path) -> None:
 
 def test_shipped_example_is_valid_for_the_daemon() -> None:
     """deploy/web-config.example.yml passes this validator, and its hash is of "change-me"."""
-    example = Path(__file__).resolve().parents[1] / "deploy" / "web-config.example.yml"
+    example = Path(__file__).resolve().parents[2] / "deploy" / "web-config.example.yml"
     config = parse_web_config(yaml.safe_load(example.read_text(encoding="utf-8")))
     assert config.tls is not None
     assert config.tls.client_auth_type == "RequireAndVerifyClientCert"

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CertTree
-from support import CERT_FILE_CASES
+from support import CERT_FILE_CASES, CertTree
 
 from stproxy_monitor import cli
 from stproxy_monitor.commands.check.plugin import check_command

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ATTACHED_FILES, CertTree
 from support import (
+    ATTACHED_FILES,
     END_BANNER,
     START_BANNER,
+    CertTree,
     Samples,
     free_port,
     scrape,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_cert_generator
+from support import load_cert_generator
 
 from stproxy_monitor.config import ProfileConfig
 from stproxy_monitor.logs.events import ProcessHeader, ServerLifecycle

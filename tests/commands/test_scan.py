@@ -20,7 +20,7 @@ from stproxy_monitor.commands import scan as scan_module
 from stproxy_monitor.logs.events import REASONS
 from stproxy_monitor.logs.parser import LogParser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "fixtures" / "logs"
 TRUTH: dict[str, dict[str, Any]] = json.loads(
     (LOGS / "ground_truth.json").read_text(encoding="utf-8")
