@@ -17,9 +17,11 @@ import structlog
 
 from stproxy_monitor import __version__
 from stproxy_monitor.config import (
+    DATE_ORDERS,
     CertificateConfig,
     Config,
     LogConfig,
+    ParseOptions,
     ascii_compatible,
     load_config,
     parse_config,
@@ -27,8 +29,6 @@ from stproxy_monitor.config import (
     usable_encoding,
 )
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logs.parser import ParseOptions
-from stproxy_monitor.logs.timestamps import DATE_ORDERS
 from stproxy_monitor.logsetup import configure_logging
 
 log = structlog.get_logger("stproxy_monitor")

@@ -7,6 +7,7 @@ import os
 import re
 import warnings
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,10 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logs.parser import CertificatePattern, ParseOptions
-from stproxy_monitor.logs.timestamps import DATE_ORDERS
 
 DEFAULT_LISTEN = ":10116"
+# How an all-numeric date is read when the log alone cannot tell (logs[].date_order).
+DATE_ORDERS = ("MDY", "DMY", "YMD")
 _TOP_KEYS = frozenset(
     {
         "listen",
@@ -42,6 +43,25 @@ _LOG_KEYS = frozenset(
 )
 _CERT_KEYS = frozenset({"path", "password_file", "password_env"})
 _PROFILE_KEYS = frozenset({"path", "password_file", "password_env", "role"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificatePattern:
+    """A user-defined pattern for certificate-status lines (CurrentStatus.log)."""
+
+    regex: re.Pattern[str]
+    date_format: str = "%Y-%m-%d"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParseOptions:
+    """How one log is read: encoding, time zone, date order, extra patterns, line cap."""
+
+    encoding: str = "utf-8"
+    timezone: tzinfo | None = None
+    date_order: str | None = None
+    certificate_patterns: tuple[CertificatePattern, ...] = ()
+    max_line_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,13 +17,13 @@ from stproxy_monitor.config import (
     CertificateConfig,
     Config,
     LogConfig,
+    ParseOptions,
     ProfileConfig,
     load_config,
     parse_config,
     split_listen,
 )
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logs.parser import ParseOptions
 
 CONTRACT_EXAMPLE = """\
 listen: "127.0.0.1:10116"

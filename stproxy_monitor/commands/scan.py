@@ -11,7 +11,8 @@ from pathlib import Path
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from stproxy_monitor.logs.parser import LogParser, ParseOptions
+from stproxy_monitor.config import ParseOptions
+from stproxy_monitor.logs.parser import LogParser
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.collector import MonitorCollector
 

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from stproxy_monitor.logs.lineindex import HEADER_SPAN, RECORD_HEADER, Buffer, Kernel
+from stproxy_monitor.logs.recordformat import HEADER_SPAN, RECORD_HEADER, Buffer, Kernel
 
 _BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
 _SKIP_STEPS = 64  # vectorised whitespace steps; longer runs are skipped by a regex, line by line

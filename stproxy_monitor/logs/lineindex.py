@@ -14,20 +14,11 @@ candidate costs time, never a wrong count.
 from __future__ import annotations
 
 import os
-import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Protocol
 
-# A record line starts so (DOMAIN.md: "[time] threadId shortName T "): the time may not cross
-# a line end. Both kernels accept exactly what this regex accepts.
-RECORD_HEADER = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
-HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
-
-Buffer = bytes | bytearray  # what is indexed: a read's bytes, or a reused read buffer
-# lines, longest, then as bytes: line starts, record starts (native int64), their type
-# letters, decided CLFRX record starts (int64), their severity letters, candidates (int64).
-Kernel = tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes]
+from stproxy_monitor.logs.recordformat import Buffer, Kernel
 
 
 class _KernelModule(Protocol):

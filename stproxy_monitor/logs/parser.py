@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
+from stproxy_monitor.config import ParseOptions
 from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
@@ -14,7 +15,8 @@ from stproxy_monitor.logs.events import (
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.logs.lineindex import RECORD_HEADER, Buffer, LineIndex, index_lines
+from stproxy_monitor.logs.lineindex import LineIndex, index_lines
+from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
@@ -81,25 +83,6 @@ def classify_reason(text: str) -> str:
         if any(needle in lowered for needle in needles):
             return reason
     return "other"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CertificatePattern:
-    """A user-defined pattern for certificate-status lines (CurrentStatus.log)."""
-
-    regex: re.Pattern[str]
-    date_format: str = "%Y-%m-%d"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParseOptions:
-    """How one log is read: encoding, time zone, date order, extra patterns, line cap."""
-
-    encoding: str = "utf-8"
-    timezone: tzinfo | None = None
-    date_order: str | None = None
-    certificate_patterns: tuple[CertificatePattern, ...] = ()
-    max_line_bytes: int = 64 * 1024
 
 
 @dataclass(slots=True)

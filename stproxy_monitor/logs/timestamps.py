@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-DATE_ORDERS = ("MDY", "DMY", "YMD")
-
 _TIMESTAMP = re.compile(
     r"(?P<a>\d{1,4})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4}),?\s+"
     r"(?P<H>\d{1,2}):(?P<M>\d{2}):(?P<S>\d{2})(?:[:.,](?P<ms>\d{1,3}))?"

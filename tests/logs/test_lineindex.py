@@ -28,8 +28,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stproxy_monitor.logs import lineindex
-from stproxy_monitor.logs.lineindex import RECORD_HEADER, LineIndex
+from stproxy_monitor.logs.lineindex import LineIndex
 from stproxy_monitor.logs.parser import _message_id
+from stproxy_monitor.logs.recordformat import RECORD_HEADER
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_FILES = sorted(path for path in (REPO / "fixtures" / "logs").rglob("*") if path.is_file())

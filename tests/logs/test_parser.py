@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stproxy_monitor.config import CertificatePattern, ParseOptions
 from stproxy_monitor.logs.events import (
     REASONS,
     ApnsFailure,
@@ -20,13 +21,7 @@ from stproxy_monitor.logs.events import (
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.logs.parser import (
-    Batch,
-    CertificatePattern,
-    LogParser,
-    ParseOptions,
-    classify_reason,
-)
+from stproxy_monitor.logs.parser import Batch, LogParser, classify_reason
 from stproxy_monitor.logs.state import State
 
 NOW = 1_700_000_000.0

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from prometheus_client.registry import CollectorRegistry
 from support import REPO, Lives, Records, append, rotate
 
-from stproxy_monitor.config import LogConfig, load_config
+from stproxy_monitor.config import LogConfig, ParseOptions, load_config
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.events import REASONS
-from stproxy_monitor.logs.parser import Batch, LogParser, ParseOptions
+from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.positions import PositionStore
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.tailer import LogFollower, open_shared

@@ -22,7 +22,8 @@ from support import (
     en_us_time,
 )
 
-from stproxy_monitor.logs.parser import LogParser, ParseOptions
+from stproxy_monitor.config import ParseOptions
+from stproxy_monitor.logs.parser import LogParser
 from stproxy_monitor.logs.state import FileTotals, State
 from stproxy_monitor.logs.tailer import LogFollower, open_shared
 

@@ -36,9 +36,9 @@ from stproxy_monitor.commands.check.rules import (
     restart_part,
 )
 from stproxy_monitor.commands.scan import group_streams, scan_files
-from stproxy_monitor.config import Config, LogConfig
+from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.logs.events import ApnsFailure
-from stproxy_monitor.logs.parser import Batch, ParseOptions
+from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.certificates import CertificateMonitor
 from stproxy_monitor.metrics.collector import log_certificate_rows

@@ -1,0 +1,15 @@
+"""The record format both lineindex kernels and the parser share: header, spans, result shape."""
+
+from __future__ import annotations
+
+import re
+
+# A record line starts so (DOMAIN.md: "[time] threadId shortName T "): the time may not cross
+# a line end. Both kernels accept exactly what this regex accepts.
+RECORD_HEADER = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} [^\r\n]{13} ([A-Z]) ")
+HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
+
+Buffer = bytes | bytearray  # what is indexed: a read's bytes, or a reused read buffer
+# lines, longest, then as bytes: line starts, record starts (native int64), their type
+# letters, decided CLFRX record starts (int64), their severity letters, candidates (int64).
+Kernel = tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes]
