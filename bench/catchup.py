@@ -188,7 +188,9 @@ def check_metrics(values: dict[str, float] | str, truth: dict[str, object]) -> s
     return "ok" if not wrong else "MISMATCH " + "; ".join(wrong)
 
 
-ALL_MIXES = tuple(f"{share}:{layout}" for share in (2, 30, 60) for layout in ("class", "short", "mixed"))
+ALL_MIXES = tuple(
+    f"{share}:{layout}" for share in (2, 30, 60) for layout in ("class", "short", "mixed")
+)
 
 
 def prepare(mix: str, size_text: str, log: Path | None) -> tuple[Path, dict[str, object]]:
@@ -337,7 +339,9 @@ def main() -> None:
     if mtail_dir:
         shutil.rmtree(mtail_dir)
     print("\nsummary (best round; x grep = wall / grep's wall in the same rounds)")
-    print(f"{'mix':10s} {'grep s':>7s} {'scan s':>7s} {'x grep':>7s} {'daemon x scan':>14s} {'numpy x grep':>13s} {'RSS MiB':>8s}  {'load':11s} counts")
+    print(
+        f"{'mix':10s} {'grep s':>7s} {'scan s':>7s} {'x grep':>7s} {'daemon x scan':>14s} {'numpy x grep':>13s} {'RSS MiB':>8s}  {'load':11s} counts"
+    )
     for mix, r in summary.items():
         grep = r["grep -F -c"][0]
         scan = r.get("stproxy-monitor scan", (float("nan"), 0, "-"))

@@ -107,14 +107,62 @@ OTHER_WEIGHTS = (30, 20, 20, 10, 8, 10, 6, 3, 1, 4, 1)
 # The proxy's own messages (their texts are not public: these are reconstructions in the
 # package of DOMAIN.md's APNSService line), as (short name, class, method, id, text).
 PROXY = (
-    ("LoginService ", "login.LoginService", "login", "CLFRX0012I", "User {word}{n} logged in from mobile client"),
-    ("PresenceServ ", "presence.PresenceService", "updateStatus", "CLFRX0031I", "Status of {word}{n} changed to available"),
-    ("SessionManag ", "session.SessionManager", "createSession", "CLFRX0040I", "Session {n} created for {word}"),
-    ("ChatService  ", "chat.ChatService", "sendMessage", "CLFRX0055I", "Message delivered to {word}{n} in {ms} ms"),
-    ("APNSService  ", "APNS.APNSService", "sendNotification", "CLFRX0077I", "Notification sent to device {n}"),
-    ("ProxyRequest ", "request.ProxyRequestHandler", "handle", "CLFRX0015W", "Request to {word} timed out after {ms} ms"),
-    ("SessionManag ", "session.SessionManager", "expire", "CLFRX0042W", "Session {n} of {word} expired"),
-    ("ChatService  ", "chat.ChatService", "deliver", "CLFRX0058E", "Message to {word}{n} could not be delivered"),
+    (
+        "LoginService ",
+        "login.LoginService",
+        "login",
+        "CLFRX0012I",
+        "User {word}{n} logged in from mobile client",
+    ),
+    (
+        "PresenceServ ",
+        "presence.PresenceService",
+        "updateStatus",
+        "CLFRX0031I",
+        "Status of {word}{n} changed to available",
+    ),
+    (
+        "SessionManag ",
+        "session.SessionManager",
+        "createSession",
+        "CLFRX0040I",
+        "Session {n} created for {word}",
+    ),
+    (
+        "ChatService  ",
+        "chat.ChatService",
+        "sendMessage",
+        "CLFRX0055I",
+        "Message delivered to {word}{n} in {ms} ms",
+    ),
+    (
+        "APNSService  ",
+        "APNS.APNSService",
+        "sendNotification",
+        "CLFRX0077I",
+        "Notification sent to device {n}",
+    ),
+    (
+        "ProxyRequest ",
+        "request.ProxyRequestHandler",
+        "handle",
+        "CLFRX0015W",
+        "Request to {word} timed out after {ms} ms",
+    ),
+    (
+        "SessionManag ",
+        "session.SessionManager",
+        "expire",
+        "CLFRX0042W",
+        "Session {n} of {word} expired",
+    ),
+    (
+        "ChatService  ",
+        "chat.ChatService",
+        "deliver",
+        "CLFRX0058E",
+        "Message to {word}{n} could not be delivered",
+    ),
 )
 PROXY_WEIGHTS = (20, 30, 15, 20, 5, 4, 5, 1)
 PROXY_PACKAGE = "com.ibm.collaboration.realtime.stproxy.services."
@@ -140,7 +188,9 @@ def parse_mix(text: str) -> tuple[float, str]:
     """'60:class' -> (0.6, 'class'): the proxy's CLFRX share of the records and their layout."""
     share, _, layout = text.partition(":")
     if layout not in LAYOUTS or not 0 <= float(share) <= 100:
-        raise ValueError(f"--mix: SHARE:LAYOUT with SHARE 0-100 and LAYOUT in {LAYOUTS} (got {text!r})")
+        raise ValueError(
+            f"--mix: SHARE:LAYOUT with SHARE 0-100 and LAYOUT in {LAYOUTS} (got {text!r})"
+        )
     return float(share) / 100, layout
 
 
@@ -166,7 +216,7 @@ def fmt_time(t: datetime) -> str:
     return f"{t.month}/{t.day}/{t.year % 100:02d} {t.hour}:{t.minute:02d}:{t.second:02d}:{t.microsecond // 1000:03d} UTC"
 
 
-def generate(  # noqa: PLR0914 - one loop that writes the log and counts its truth
+def generate(
     out: Path,
     size: int,
     *,
