@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -129,9 +130,18 @@ def inspect_file(data: bytes, password: bytes | None) -> Inspection:
     return Inspection(certificates=infos, facts=facts)
 
 
-def days_left(info: CertificateInfo, now: float) -> float:
+class Expiring(Protocol):
+    """Anything with an end of validity: a CertificateInfo, a row of the metrics."""
+
+    @property
+    def not_after(self) -> float:
+        """End of validity, epoch seconds."""
+        ...
+
+
+def days_left(cert: Expiring, now: float) -> float:
     """Days from ``now`` (epoch seconds) to the end of validity; negative once expired."""
-    return (info.not_after - now) / SECONDS_PER_DAY
+    return (cert.not_after - now) / SECONDS_PER_DAY
 
 
 def status_for(days_left: float, warn_days: float, critical_days: float) -> int:
