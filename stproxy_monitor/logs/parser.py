@@ -8,12 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from stproxy_monitor.config import ParseOptions
+from stproxy_monitor.logs.endpoints import (
+    HANDSHAKE_MESSAGE_ID,
+    HANDSHAKE_SEVERITY,
+    handshake_target,
+    legacy_host,
+)
 from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
     Event,
+    LegacyEndpoint,
     ProcessHeader,
     ServerLifecycle,
+    SslHandshakeFailure,
 )
 from stproxy_monitor.logs.lineindex import LineIndex, index_lines
 from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
@@ -35,6 +43,18 @@ _IBM_BLOCK = re.compile(
 
 # Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
 _REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The proxy's JVM did not trust APNs' server (its trust store lacks the root): these
+    # records also say "handshake" and may name a certificate, so they come first.
+    (
+        "server_untrusted",
+        (
+            "pkix path building failed",
+            "pkix path validation failed",
+            "unable to find valid certification path",
+            "could not build a valid certpath",
+            "cwpki0022e",
+        ),
+    ),
     (
         "certificate_rejected",
         (
@@ -249,10 +269,14 @@ class LogParser:
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        lines = index.line_starts if every_line else index.candidates
+        starts = (
+            index.line_starts.tolist()
+            if every_line
+            else _with_handshake_records(index, data, end)
+        )
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
-        for start in lines.tolist():
+        for start in starts:
             if start >= done:
                 self._end_pending(done, end, now, batch)
             line_end = data.find(b"\n", start, end)
@@ -307,6 +331,9 @@ class LogParser:
             return line_end + 1
         if message_id.startswith("CLFRX"):
             clfrx.append((header.start(), message_id[-1]))
+        if message_id == HANDSHAKE_MESSAGE_ID and severity == HANDSHAKE_SEVERITY:
+            _legacy_event(rest, batch)
+            batch.events.append(SslHandshakeFailure(target=handshake_target(rest)))
         if message_id == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
@@ -339,7 +366,9 @@ class LogParser:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        reason = classify_reason("\n".join(pending.lines))
+        text = "\n".join(pending.lines)
+        reason = classify_reason(text)
+        _legacy_event(text, batch)
         when = pending.timestamp
         batch.events.append(
             ApnsFailure(
@@ -422,6 +451,36 @@ _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over a
 _HEADER_PROCESS_LINE = rb"WebSphere Platform "
 _HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
 _NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
+
+
+def _with_handshake_records(index: LineIndex, data: Buffer, end: int) -> list[int]:
+    """The kernel's candidate lines plus the E records whose first line holds CWPKI0022E,
+    sorted and distinct. E records are few; a whole-buffer search would cost as much as the
+    kernel's whole pass."""
+    candidates: list[int] = index.candidates.tolist()
+    types, starts, letter = index.record_types, index.record_starts, _HANDSHAKE_LETTER
+    extra = []
+    at = types.find(letter)
+    while at >= 0:
+        start = starts[at]
+        line_end = data.find(b"\n", start, end)
+        if data.find(_HANDSHAKE_ID, start, line_end) >= 0:
+            extra.append(start)
+        at = types.find(letter, at + 1)
+    if not extra:
+        return candidates
+    return sorted(set(candidates).union(extra))
+
+
+def _legacy_event(text: str, batch: Batch) -> None:
+    """A LegacyEndpoint event when a record's text names the retired binary API."""
+    host = legacy_host(text)
+    if host is not None:
+        batch.events.append(LegacyEndpoint(host=host))
+
+
+_HANDSHAKE_LETTER = HANDSHAKE_SEVERITY.encode("ascii")
+_HANDSHAKE_ID = HANDSHAKE_MESSAGE_ID.encode("ascii")
 
 
 def _next_record(data: Buffer, pos: int, end: int) -> int:

@@ -1,0 +1,45 @@
+"""Which servers a record names: the retired binary APNs API, the target of a CWPKI0022E (pure).
+
+Apple switched the binary API (gateway.push.apple.com:2195, feedback.push.apple.com:2196 and
+their .sandbox. names) off on 31 March 2021 (DOMAIN.md, "APNs today"): a proxy that still names
+them cannot deliver, whatever its certificate. WebSphere's CWPKI0022E ("SSL HANDSHAKE FAILURE: A
+signer with SubjectDN ... was sent from the target host ...") names the host whose certificate
+it did not trust; under push.apple.com that is APNs.
+"""
+
+from __future__ import annotations
+
+import re
+
+HANDSHAKE_MESSAGE_ID = "CWPKI0022E"
+HANDSHAKE_SEVERITY = "E"
+_LEGACY_HOST = re.compile(
+    r"(?<![\w.-])((?:gateway|feedback)(?:\.sandbox)?\.push\.apple\.com)(?![\w-])"
+    r"|(?<![\w.-])([\w.-]*push\.apple\.com):219[56](?!\d)",
+    re.IGNORECASE,
+)
+# WebSphere quotes the target: target host:port "api.push.apple.com:443" (or "null:null").
+_TARGET_HOST = re.compile(r'target host(?::port)?\s*"([^":\s]*)', re.IGNORECASE)
+_APNS_HOST = re.compile(r"(?<![\w-])(?:[\w-]+\.)*push\.apple\.com(?![\w-])", re.IGNORECASE)
+
+
+def legacy_host(text: str) -> str | None:
+    """The binary-API host named in ``text`` (lowercase), None when there is none."""
+    if "push.apple.com" not in text.lower():
+        return None
+    found = _LEGACY_HOST.search(text)
+    if found is None:
+        return None
+    return (found[1] or found[2]).lower()
+
+
+def handshake_target(text: str) -> str:
+    """``apns`` when the host a CWPKI0022E names is under push.apple.com, else ``other``.
+
+    The quoted host after "target host" (or "target host:port") decides; where that is missing
+    or unnamed ("null"), any push.apple.com host in the text (the signer's SubjectDN) does.
+    """
+    target = _TARGET_HOST.search(text)
+    if target is not None and target[1].lower() not in ("", "null"):
+        return "apns" if _APNS_HOST.fullmatch(target[1].rstrip(".")) else "other"
+    return "apns" if _APNS_HOST.search(text) else "other"
