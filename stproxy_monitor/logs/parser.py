@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,18 +16,14 @@ from stproxy_monitor.logs.events import (
     ProcessHeader,
     ServerLifecycle,
 )
+from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks, process_header
 from stproxy_monitor.logs.lineindex import LineIndex, index_lines
 from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
-_START_BANNER = b"************ Start Display Current Environment"
 _MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
-_PROCESS = re.compile(
-    r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
-    r"[\\/](?P<server>\S+) and process id"
-)
 _LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
 _IBM_BLOCK = re.compile(
     r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)"
@@ -125,6 +122,11 @@ class LogParser:
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
         self._block: dict[str, str] = {}
+        self._headers = HeaderBlocks()
+        # Per region: the process lines' starts (they end a record), the time of its first
+        # record (read for the unparsed-timestamps count, whatever the record holds).
+        self._header_starts: list[int] = []
+        self._first_record: tuple[int, float | None] | None = None
 
     # -- feeding -------------------------------------------------------------------------
     def feed(self, data: Buffer, now: float) -> Batch:
@@ -186,7 +188,7 @@ class LogParser:
         if (
             first_of_file
             and self._partial
-            and (RECORD_START.match(data) or data.startswith(_START_BANNER))
+            and (RECORD_START.match(data) or data.startswith(START_BANNER))
         ):
             # A line never goes on with a new record: the file that held its start was
             # replaced (deleted, truncated) before the line was finished. Only at the start
@@ -246,33 +248,64 @@ class LogParser:
         counts = index.type_counts()
         batch.severities.update(counts)
         batch.records += sum(counts.values())
+        process = self._process_lines(data, begin, end, index)
+        self._header_starts = sorted(process)
+        self._first_record = None
+        if index.record_starts:  # read whatever it holds: a time format not understood shows
+            first = index.record_starts[0]
+            self._first_record = (first, self._record_time(data, first, end, batch))
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        lines = index.line_starts if every_line else index.candidates
+        lines = (index.line_starts if every_line else index.candidates).tolist()
+        if process:  # a block's process line need not be a candidate
+            lines = sorted({*lines, *process})
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
-        for start in lines.tolist():
+        for start in lines:
             if start >= done:
                 self._end_pending(done, end, now, batch)
+            if start in process:
+                batch.events.append(process[start])
+                headers.append(start)
+                continue
             line_end = data.find(b"\n", start, end)
             header = RECORD_HEADER.match(data, start, line_end)
             # What follows a record's header, else the whole line: decoded once for both.
             message = self._decode(data[header.end() if header else start : line_end])
-            if self._line_events(message, batch):
-                headers.append(start)
+            self._line_events(message, batch)
             if start >= done and RECORD_START.match(data, start, line_end):
                 done = self._record_events(data, line_end, end, header, message, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
+        self._header_starts, self._first_record = [], None
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
         _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
+
+    def _process_lines(
+        self, data: Buffer, begin: int, end: int, index: LineIndex
+    ) -> dict[int, ProcessHeader]:
+        """The region's header process lines by their start, with what each one names."""
+        found = {}
+        for start in self._headers.process_lines(data, begin, end, index.candidates.tolist()):
+            event = process_header(self._decode(data[start : data.find(b"\n", start, end)]))
+            if event is not None:
+                found[start] = event
+        return found
+
+    def _next_record(self, data: Buffer, pos: int, end: int) -> int:
+        """Offset of the next line from `pos` (a line start) that starts a record or is a
+        header's process line, before `end`; else end."""
+        record = _next_record_line(data, pos, end)
+        headers = self._header_starts
+        at = bisect_left(headers, pos)
+        return min(record, headers[at]) if at < len(headers) else record
 
     def _continue_pending(self, data: Buffer, begin: int, end: int) -> int:
         """Add the region's leading continuation lines to a pending record; return where it
         ends (begin when nothing is pending)."""
         if self._pending is None:
             return begin
-        record_end = _next_record(data, begin, end)
+        record_end = self._next_record(data, begin, end)
         room = _MAX_RECORD_LINES - len(self._pending.lines)
         if room > 0:  # a trace that never ends must not grow the record without bound
             self._pending.lines.extend(self._decode_lines(data, begin, record_end)[:room])
@@ -310,21 +343,21 @@ class LogParser:
         if message_id == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
-            record_end = _next_record(data, line_end + 1, end)
+            record_end = self._next_record(data, line_end + 1, end)
             lines = [
                 self._decode(data[start:line_end]),
                 *self._decode_lines(data, line_end + 1, record_end),
             ]
             self._pending = _Pending(
                 lines=lines,
-                timestamp=self._time(self._decode(header[1]), batch),
+                timestamp=self._record_time(data, start, line_end, batch),
                 since=now,
                 raw_bytes=record_end - start,
             )
             return record_end
         state = _LIFECYCLE.get(message_id)
         if state is not None:
-            when = self._time(self._decode(header[1]), batch)
+            when = self._record_time(data, header.start(), line_end, batch)
             batch.events.append(
                 ServerLifecycle(
                     state=state,
@@ -349,21 +382,13 @@ class LogParser:
             )
         )
 
-    def _line_events(self, message: str, batch: Batch) -> bool:
-        """Line-level facts: the process header and certificate-status lines; True for a header.
+    def _line_events(self, message: str, batch: Batch) -> None:
+        """Line-level facts: certificate-status lines (the IBM tool's block, user patterns).
 
-        The message is what follows a record's header, else the whole line; the process line
-        and the IBM tool's keys start it (after whitespace): lineindex finds such lines.
+        The message is what follows a record's header, else the whole line; the IBM tool's
+        keys start it (after whitespace): lineindex finds such lines.
         """
-        text = message.lstrip()
-        if text.startswith(_HEADER_PROCESS_TEXT):
-            m = _PROCESS.search(text)
-            if m:
-                batch.events.append(
-                    ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
-                )
-            return m is not None
-        block = _IBM_BLOCK.match(text)
+        block = _IBM_BLOCK.match(message.lstrip())
         if block:
             self._block_line(block["key"], block["value"], batch)
         for pattern in self.options.certificate_patterns:
@@ -372,7 +397,6 @@ class LogParser:
                 event = _pattern_status(found, pattern.date_format)
                 if event is not None:
                     batch.events.append(event)
-        return False
 
     def _block_line(self, key: str, value: str, batch: Batch) -> None:
         """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
@@ -386,6 +410,15 @@ class LogParser:
                 batch.events.append(event)
             if name == "MD5":
                 self._block = {}
+
+    def _record_time(self, data: Buffer, start: int, end: int, batch: Batch) -> float | None:
+        """Epoch seconds of the time of the record at `start` (its line ends before `end`);
+        None if unreadable, counted once (the region's first record was read already)."""
+        first = self._first_record
+        if first is not None and first[0] == start:
+            return first[1]
+        header = RECORD_HEADER.match(data, start, end)
+        return None if header is None else self._time(self._decode(header[1]), batch)
 
     def _time(self, text: str, batch: Batch) -> float | None:
         """Epoch seconds of a record's time, learning the file's date order; None if unreadable."""
@@ -417,17 +450,15 @@ _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over a
 
 # A header block (a server start) ends the record before it. Its banner line is the same as
 # the one of the "Log file started at" block that opens a file created by rotation, where a
-# record cut by the rotation goes on; so the block's first own line, the process line, is what
-# ends the record: decided on one line, whatever the reads cut between the two.
-_HEADER_PROCESS_LINE = rb"WebSphere Platform "
-_HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
-_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
+# record cut by the rotation goes on; so the block's process line is what ends the record
+# (logs.header finds those lines, whatever the reads cut between them and the banner).
+_NEXT_RECORD = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} ")
 
 
-def _next_record(data: Buffer, pos: int, end: int) -> int:
-    """Offset of the next line from `pos` (a line start) that starts a record (or a header
-    block) before `end`, else end."""
-    if RECORD_START.match(data, pos, end) or data.startswith(_HEADER_PROCESS_LINE, pos, end):
+def _next_record_line(data: Buffer, pos: int, end: int) -> int:
+    """Offset of the next line from `pos` (a line start) that starts a record before `end`,
+    else end."""
+    if RECORD_START.match(data, pos, end):
         return pos
     m = _NEXT_RECORD.search(data, pos, end)
     return end if m is None else m.start() + 1
