@@ -4,8 +4,9 @@ The references below read the specification, not the kernel: records are the lin
 RECORD_HEADER matches at their start, lines are counted newlines, and the candidates must
 include every line that may hold an event (CLFRX/WSVR00 anywhere, or an IBM certificate key,
 the "WebSphere " process line or a header block's banner at the start of the message, after
-whitespace, in UTF-8 or cp1252). A CLFRX record whose id the kernel decides itself (clfrx_starts) is no candidate:
-its id must then be the one parsing._message_id finds (mirrored here), not CLFRX0079W. The
+whitespace, in UTF-8 or cp1252). A CLFRX record whose id the kernel decides itself
+(clfrx_starts) is no candidate: its id must then be the one parsing._message_id finds
+(mirrored here), not CLFRX0079W. The
 generators stress the kernels' shortcuts: column checks in a 27-byte window, marks of "]",
 CR and newline, the anchors X and V, 8-byte words, whitespace skipping, 256 KiB blocks.
 """
