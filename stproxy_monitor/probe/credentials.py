@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -122,12 +123,18 @@ def client_context(
         context.load_verify_locations(cafile=ca_file)
     else:
         context.load_default_certs()
-    _load_client_certificate(context, identity, make_temp_dir)
+    load_client_certificate(context, identity, make_temp_dir=make_temp_dir)
     return context
 
 
-def _load_client_certificate(
-    context: ssl.SSLContext, identity: Identity, make_temp_dir: MakeTempDir
+class LoadsCertChain(Protocol):
+    """The part of ssl.SSLContext that loads a client certificate (fakes in tests)."""
+
+    def load_cert_chain(self, certfile: str, keyfile: str, password: bytes) -> None: ...
+
+
+def load_client_certificate(
+    context: LoadsCertChain, identity: Identity, *, make_temp_dir: MakeTempDir = tempfile.mkdtemp
 ) -> None:
     """Load key and chain through a 0700 directory that is gone when this returns."""
     one_time = secrets.token_urlsafe(32).encode("ascii")
