@@ -1,4 +1,4 @@
-"""Imports run one way only: commands -> web -> metrics -> probe -> certs -> logs -> base; no circle.
+"""Imports run one way: commands -> web -> metrics -> probe -> certs -> logs -> base; no circle.
 
 Every import of the package is read from the source with ast, at any depth (a lazy import inside
 a function counts too): a module may import its own wing or a lower one. The base modules at the
