@@ -245,11 +245,12 @@ class ApnsStandIn(_Listener):
         except (ssl.SSLError, OSError) as exc:
             self.handshake_errors.append(str(exc))
             return
-        sni = getattr(self._sni, "name", None)
-        if tls.selected_alpn_protocol() != "h2":
-            tls.recv(1024)  # an HTTP/1.1 server would read a request line; the probe leaves
-            return
-        self._serve_h2(tls, sni)
+        with tls:
+            sni = getattr(self._sni, "name", None)
+            if tls.selected_alpn_protocol() != "h2":
+                tls.recv(1024)  # an HTTP/1.1 server would read a request line; the probe leaves
+                return
+            self._serve_h2(tls, sni)
 
     def _serve_h2(self, tls: ssl.SSLSocket, sni: str | None) -> None:
         conn = h2.connection.H2Connection(
@@ -353,3 +354,73 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
                 if not data:
                     return
                 ready.data.sendall(data)
+
+
+# -- everything the probe's tests talk to ------------------------------------------------------
+
+# apns-topic -> the stand-in's answer; any other topic gets 400 BadDeviceToken (accepted).
+ANSWERS = {
+    "case.ok200": Answer(status=200, reason=None),
+    "case.bad-certificate": Answer(status=403, reason="BadCertificate"),
+    "case.environment": Answer(status=403, reason="BadCertificateEnvironment"),
+    "case.goaway": Answer(goaway=b'{"reason":"BadCertificateEnvironment"}'),
+    "case.topic": Answer(status=400, reason="TopicDisallowed"),
+    "case.shutdown": Answer(status=503, reason="Shutdown"),
+}
+
+
+@dataclass
+class ProbeWorld:
+    """The stand-ins and certificates of the probe's tests, all under root, all on 127.0.0.1."""
+
+    root: Path
+    pki: ClientPKI = field(init=False)
+    server_ca_file: Path = field(init=False)
+    password_file: Path = field(init=False)
+    p12: dict[str, Path] = field(init=False)
+    servers: dict[str, _Listener] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pki = ClientPKI(self.root)
+        server_ca, other_ca = trustme.CA(), trustme.CA()
+        self.server_ca_file = self.root / "server-ca.pem"
+        server_ca.cert_pem.write_to_path(str(self.server_ca_file))
+        self.password_file = self.root / "p12.pass"
+        self.password_file.write_text(P12_PASSWORD + "\n")
+        self.p12 = {
+            "good": self.pki.issue("good"),
+            "expired": self.pki.issue("expired", days=(-400, -1)),
+            "foreign": self.pki.issue("foreign", foreign=True),
+        }
+        ca = self.pki.ca_file
+        self.servers = {
+            "apns": ApnsStandIn(server_ca, ca, answers=ANSWERS),
+            "apns12": ApnsStandIn(server_ca, ca, max_version=ssl.TLSVersion.TLSv1_2),
+            "untrusted": ApnsStandIn(other_ca, ca),
+            "wrong_name": ApnsStandIn(server_ca, ca, names=("other.example",)),
+            "no_h2": ApnsStandIn(server_ca, ca, alpn=("http/1.1",)),
+            "silent": SilentServer(),
+            "proxy": ConnectProxy(),
+            "refusing_proxy": ConnectProxy(refuse=True),
+            "auth_proxy": ConnectProxy(credentials="Basic cHJvYmU6czNjcmV0"),  # probe:s3cret
+        }
+        for server in self.servers.values():
+            server.start()
+        self.closed_port = _closed_port()
+
+    def port(self, name: str) -> int:
+        """The port of a server ('closed': one nobody listens on)."""
+        return self.closed_port if name == "closed" else self.servers[name].port
+
+    def close(self) -> None:
+        """Stop every server."""
+        for server in self.servers.values():
+            server.close()
+
+
+def _closed_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (nobody listens on it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

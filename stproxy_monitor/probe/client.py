@@ -119,10 +119,11 @@ class _Probe:
         sock = connection.open(self.spec.host, self.spec.port, self.proxy, self.deadline, self.step)
         try:
             tls = tls_handshake(sock, context, self.spec.host, self.deadline, self.step)
+        finally:
+            sock.close()  # wrap_socket took its descriptor over; closes it if it did not
+        with tls.sock:
             self.tls_version, self.server = tls.version, tls.server
             return push(tls.sock, self.spec.host, self.topic, self.deadline, self.step)
-        finally:
-            sock.close()
 
     def _context(self) -> ssl.SSLContext:
         """The client context from the PKCS#12 (a local failure stops the probe here)."""

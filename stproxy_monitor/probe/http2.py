@@ -46,8 +46,18 @@ def tls_handshake(
     sock: socket.socket, context: ssl.SSLContext, host: str, deadline: Deadline, step: StepRecorder
 ) -> Secured:
     """TLS with SNI and hostname verification against ``host``; ALPN must pick h2."""
-    begin = deadline.now()
     tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    try:
+        return _secure(tls, host, deadline, step, deadline.now())
+    except BaseException:
+        tls.close()
+        raise
+
+
+def _secure(
+    tls: ssl.SSLSocket, host: str, deadline: Deadline, step: StepRecorder, begin: float
+) -> Secured:
+    """The handshake and what it shows (tls_handshake closes the socket when this raises)."""
     try:
         tls.settimeout(deadline.left("TLS handshake"))
         tls.do_handshake()
@@ -70,7 +80,7 @@ def tls_handshake(
     step("tls", f"TLS {version}", f"{seen} {deadline.elapsed_ms(begin)}", ok=True)
     alpn = tls.selected_alpn_protocol()
     if alpn != "h2":
-        words = f"the server chose {alpn}" if alpn else "the server offered no ALPN protocol"
+        words = f"the server chose {alpn}" if alpn else "the server agreed on no ALPN protocol"
         step("alpn", "ALPN h2", f"failed: {words}", ok=False)
         raise Stop(Seen(failure="no_h2", detail=f"ALPN: {words}, not h2"))
     return Secured(tls, f"TLS {version}", server)
