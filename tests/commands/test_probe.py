@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld
@@ -54,130 +54,68 @@ def probe(
     return status, json.loads(text) if json_output and text else text, err.getvalue()
 
 
-CASES = [
-    # (id, server, extra flags, certificate, result, exit, status, apns_reason, tls_alert)
-    ("400-bad-device-token", "apns", [], "good", "accepted", 0, 400, "BadDeviceToken", None),
-    ("200", "apns", ["--topic", "case.ok200"], "good", "accepted", 0, 200, None, None),
-    (
-        "403-bad-certificate",
-        "apns",
-        ["--topic", "case.bad-certificate"],
-        "good",
-        "certificate_rejected",
-        2,
-        403,
+class Case(NamedTuple):
+    """One row: the server, extra flags and certificate; the result, exit status and fields."""
+
+    server: str
+    extra: tuple[str, ...]
+    cert: str
+    result: str
+    exit_status: int
+    status: int | None = None
+    reason: str | None = None
+    alert: str | None = None
+
+
+CASES = {
+    "400-bad-device-token": Case("apns", (), "good", "accepted", 0, 400, "BadDeviceToken"),
+    "200": Case("apns", ("--topic", "case.ok200"), "good", "accepted", 0, 200),
+    "403-bad-certificate": Case(
+        "apns", ("--topic", "case.bad-certificate"), "good", "certificate_rejected", 2, 403,
         "BadCertificate",
-        None,
     ),
-    (
-        "alert-unknown-ca",
-        "apns",
-        [],
-        "foreign",
-        "certificate_rejected",
-        2,
-        None,
-        None,
-        "unknown_ca",
+    "alert-unknown-ca": Case(
+        "apns", (), "foreign", "certificate_rejected", 2, alert="unknown_ca"
     ),
-    (
-        "alert-expired-tls13",
-        "apns",
-        [],
-        "expired",
-        "certificate_rejected",
-        2,
-        None,
-        None,
-        "certificate_expired",
+    "alert-expired-tls13": Case(
+        "apns", (), "expired", "certificate_rejected", 2, alert="certificate_expired"
     ),
-    (
-        "alert-expired-tls12",
-        "apns12",
-        [],
-        "expired",
-        "certificate_rejected",
-        2,
-        None,
-        None,
-        "certificate_expired",
+    "alert-expired-tls12": Case(
+        "apns12", (), "expired", "certificate_rejected", 2, alert="certificate_expired"
     ),
-    (
-        "403-environment",
-        "apns",
-        ["--topic", "case.environment"],
-        "good",
-        "wrong_environment",
-        2,
-        403,
+    "403-environment": Case(
+        "apns", ("--topic", "case.environment"), "good", "wrong_environment", 2, 403,
         "BadCertificateEnvironment",
-        None,
     ),
-    (
-        "goaway-environment",
-        "apns",
-        ["--topic", "case.goaway"],
-        "good",
-        "wrong_environment",
-        2,
-        None,
+    "goaway-environment": Case(
+        "apns", ("--topic", "case.goaway"), "good", "wrong_environment", 2, None,
         "BadCertificateEnvironment",
-        None,
     ),
-    (
-        "400-topic",
-        "apns",
-        ["--topic", "case.topic"],
-        "good",
-        "topic_rejected",
-        2,
-        400,
-        "TopicDisallowed",
-        None,
+    "400-topic": Case(
+        "apns", ("--topic", "case.topic"), "good", "topic_rejected", 2, 400, "TopicDisallowed"
     ),
-    ("untrusted-ca", "untrusted", [], "good", "server_untrusted", 2, None, None, None),
-    ("untrusted-name", "wrong_name", [], "good", "server_untrusted", 2, None, None, None),
-    ("closed-port", "closed", [], "good", "unreachable", 3, None, None, None),
-    ("silent", "silent", ["--timeout", "1"], "good", "timed_out", 3, None, None, None),
-    (
-        "503-shutdown",
-        "apns",
-        ["--topic", "case.shutdown"],
-        "good",
-        "apns_unavailable",
-        3,
-        503,
-        "Shutdown",
-        None,
+    "untrusted-ca": Case("untrusted", (), "good", "server_untrusted", 2),
+    "untrusted-name": Case("wrong_name", (), "good", "server_untrusted", 2),
+    "closed-port": Case("closed", (), "good", "unreachable", 3),
+    "silent": Case("silent", ("--timeout", "1"), "good", "timed_out", 3),
+    "503-shutdown": Case(
+        "apns", ("--topic", "case.shutdown"), "good", "apns_unavailable", 3, 503, "Shutdown"
     ),
-    ("no-h2", "no_h2", [], "good", "other", 3, None, None, None),
-]
+    "no-h2": Case("no_h2", (), "good", "other", 3),
+}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("server", "extra", "cert", "result", "exit_status", "status", "reason", "alert"),
-    [case[1:] for case in CASES],
-    ids=[case[0] for case in CASES],
-)
-def test_each_result(
-    world: ProbeWorld,
-    server: str,
-    extra: list[str],
-    cert: str,
-    result: str,
-    exit_status: int,
-    status: int | None,
-    reason: str | None,
-    alert: str | None,
-) -> None:
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_each_result(world: ProbeWorld, case: Case) -> None:
     """Each case gives its result, exit status and the contract's JSON fields."""
-    code, report, _ = probe(world, server, *extra, cert=cert)
-    assert (report["result"], code) == (result, exit_status), report["message"]
-    assert report["endpoint"] == f"localhost:{world.port(server)}"
-    assert (report["status"], report["apns_reason"], report["tls_alert"]) == (status, reason, alert)
+    code, report, _ = probe(world, case.server, *case.extra, cert=case.cert)
+    assert (report["result"], code) == (case.result, case.exit_status), report["message"]
+    assert report["endpoint"] == f"localhost:{world.port(case.server)}"
+    fields = (report["status"], report["apns_reason"], report["tls_alert"])
+    assert fields == (case.status, case.reason, case.alert)
     assert 0 < report["duration_seconds"] < 30
     assert report["message"]
-    assert report["exit_status"] == exit_status
+    assert report["exit_status"] == case.exit_status
 
 
 def test_the_request_is_one_push_to_the_dummy_token(world: ProbeWorld) -> None:
