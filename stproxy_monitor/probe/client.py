@@ -139,7 +139,8 @@ class _Probe:
         self.step(
             "certificate",
             f"client certificate {mine.subject}",
-            f"ok, valid until {until}, topic {self.topic or '(none: Apple picks it)'}",
+            f"ok, valid until {until}, environment {mine.environment}, "
+            f"topic {self.topic or '(none: Apple picks it)'}",
             ok=True,
         )
         try:

@@ -24,8 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
+from stproxy_monitor.certs import apple
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.errors import CertificateError
 
@@ -39,14 +39,8 @@ class ClientCertificate:
 
     subject: str
     uid: str | None
+    environment: str  # production, sandbox, both or unknown (Apple's extensions)
     not_after: float
-
-
-def subject_uid(cert: x509.Certificate) -> str | None:
-    """The subject's UID (0.9.2342.19200300.100.1.1): the app's bundle id, APNs' default topic."""
-    values = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-    value = values[0].value if values else None
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +97,8 @@ def describe(identity: Identity) -> ClientCertificate:
     cert = identity.cert
     return ClientCertificate(
         subject=cert.subject.rfc4514_string(),
-        uid=subject_uid(cert),
+        uid=apple.uid(cert) or None,
+        environment=apple.environment(cert),
         not_after=cert.not_valid_after_utc.timestamp(),
     )
 
