@@ -341,6 +341,7 @@ def _probe(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, st
         probe_command,
         probe_defaults,
     )
+    from stproxy_monitor.config import load_config  # noqa: PLC0415
 
     problems: list[str] = []
     defaults = None

@@ -6,6 +6,7 @@ loads, in a fresh interpreter, so that an import moved back to the top of a modu
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -77,3 +78,19 @@ def test_date_orders_spelled_once() -> None:
     """The --date-order choices the CLI offers without importing the config are the config's
     (one list, checked here)."""
     assert cli.DATE_ORDERS == config.DATE_ORDERS
+
+
+def test_commands_that_read_a_config_import_its_loader(tmp_path: Path) -> None:
+    """Every command with -c loads the config when it runs (the loader is imported where it is
+    used): a missing config file is reported by name, not a NameError."""
+    missing = str(tmp_path / "missing.yml")
+    for argv in (
+        ["scan", "-c", missing, missing],
+        ["check", "-c", missing],
+        ["probe", "-c", missing, missing],
+        ["run", "-c", missing],
+    ):
+        out, err = io.StringIO(), io.StringIO()
+        status = cli.main(argv, stdout=out, stderr=err)
+        assert status in (2, 3), (argv, status)
+        assert "missing.yml" in out.getvalue() + err.getvalue(), argv
