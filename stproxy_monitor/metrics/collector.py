@@ -128,12 +128,6 @@ class MonitorCollector(Collector):
             Section(name="self", key=status, families=lambda: self_families(status)),
         ]
 
-    def certificate_rows(self, now: float) -> list[CertificateRow]:
-        """Every certificate known now (for the landing page)."""
-        snapshot = self._state.snapshot()
-        view = self._certificates.view(now, snapshot) if self._certificates else None
-        return list(self._rows(snapshot, view)[0])
-
     def _rows(
         self, snapshot: Snapshot, view: CertificateViewLike | None
     ) -> tuple[tuple[CertificateRow, ...], tuple[CertificateRow, ...]]:
