@@ -316,6 +316,12 @@ def file_families(snapshot: Snapshot) -> Iterator[Metric]:
         ("read_position_bytes", "gauge", "Offset the reader has reached.", "position"),
         ("file_size_bytes", "gauge", "Size of the file at the last look.", "size"),
         ("file_present", "gauge", "1 if the file exists.", "present"),
+        (
+            "path_is_directory",
+            "gauge",
+            "1 if the configured path is a directory, not a log file.",
+            "directory",
+        ),
         ("hpel_detected", "gauge", "1 if the server writes binary HPEL logs instead.", "hpel"),
         ("last_read_timestamp_seconds", "gauge", "Last time new bytes were read.", "last_read"),
         ("last_record_timestamp_seconds", "gauge", "Last time a record was read.", "last_record"),
