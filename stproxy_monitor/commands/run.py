@@ -11,16 +11,16 @@ import structlog
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
+from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.announce import ProblemLog
 from stproxy_monitor.commands.check.plugin import limits_of
 from stproxy_monitor.commands.status import StatusInputs, gather_status
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.positions import PositionStore
-from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.watcher import LogWatcher
-from stproxy_monitor.metrics.certificates import CertificateMonitor
-from stproxy_monitor.metrics.collector import CertificateViewLike, MonitorCollector
+from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import SectionRegistry
 from stproxy_monitor.web.facts import StatusFacts, status_json
 from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
@@ -43,7 +43,6 @@ class Service:
         announce_interval: float = 5.0,
         problem_log: ProblemLog | None = None,
     ) -> None:
-        self._environ = environ
         # Problems are logged once the logs were read once, then on change (checked this often).
         self._announce_interval = announce_interval
         self._announced_at: float | None = None
@@ -63,7 +62,7 @@ class Service:
         self.collector = MonitorCollector(
             self.state,
             clock=clock,
-            certificates=self,
+            certificates=self.certificates,
             reload_status=self.reload_status,
             watcher_alive=self._watcher_alive,
             positions=self._positions_status,
@@ -91,10 +90,6 @@ class Service:
             self.registry.register(self.web)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def view(self, now: float, logs: Snapshot) -> CertificateViewLike:
-        """Certificate rows and families from the current monitor (replaced on reload)."""
-        return self.certificates.view(now, logs)
 
     def _positions_status(self) -> PositionStore | None:
         """The positions store, for its self-metrics."""
@@ -189,9 +184,7 @@ class Service:
                     log.error("reload_failed", problem=problem)
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
-            self.certificates = CertificateMonitor(
-                config.certificates, config.profiles, environ=self._environ
-            )
+            self.certificates.update(config.certificates, config.profiles)
             if self.web is not None:
                 self.web.refresh()
             _warn_restart_needed(self.config, config)

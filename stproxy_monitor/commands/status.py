@@ -16,11 +16,11 @@ from stproxy_monitor.certs.inspection import (
     certificate_status,
     days_left,
 )
+from stproxy_monitor.certs.monitor import CertificateReading
 from stproxy_monitor.commands.check.rules import Limits, short_labels
 from stproxy_monitor.commands.problems import problems_of
 from stproxy_monitor.logs.state import FileTotals, ServerTotals, Snapshot
-from stproxy_monitor.metrics.certificates import CertificateReading
-from stproxy_monitor.metrics.collector import CertificateRow, log_certificate_rows
+from stproxy_monitor.metrics.certificates import CertificateRow, log_certificate_rows
 from stproxy_monitor.web.facts import (
     CellFact,
     CertificateFact,
@@ -160,7 +160,7 @@ def _log_file(row: CertificateRow, label: str, inputs: StatusInputs) -> Certific
         is_leaf=True,
         position=0,
     )
-    fact = _certificate(info, inputs)
+    fact = replace(_certificate(info, inputs), environment="")  # a log block does not say
     return CertificateFile(
         source="log",
         path=row.path,
@@ -190,7 +190,8 @@ def _certificate(info: CertificateInfo, inputs: StatusInputs) -> CertificateFact
         validity=validity(info, now),
         chain=not info.is_leaf,
         not_yet_valid=now < info.not_before,
-        topic=attribute(subject, "UID"),
+        environment=info.environment,
+        topic=info.uid or attribute(subject, "UID"),
     )
 
 
