@@ -19,7 +19,8 @@ started at" block that opens a rotated file has the same banner and no process l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 
 from stproxy_monitor.logs.events import ProcessHeader
 from stproxy_monitor.logs.recordformat import Buffer
@@ -31,6 +32,7 @@ _PHRASE = b"running with process name "
 # "****"; the two line shapes that matter here.
 _LEAD = re.compile(rb"[\t\x0b\x0c\r\x1c-\x1f ]*(?:(WebSphere )|\*{12} Start Display Current )")
 _RECORD = re.compile(rb"\[[^\]\r\n]+\] [0-9a-fA-F]{8} ")
+_NEXT_RECORD = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} ")
 _PROCESS = re.compile(
     r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
     r"[\\/](?P<server>\S+) and process id"
@@ -45,10 +47,43 @@ def process_header(line: str) -> ProcessHeader | None:
 
 
 class HeaderBlocks:
-    """Finds the lines of a stream that may be process lines; a block may span reads."""
+    """Finds the process lines of a stream's regions (a block may span reads), and so where
+    a record ends: at the next record line or process line. (The banner is the same as the
+    one of the "Log file started at" block of a rotated file, where a record cut by the
+    rotation goes on: so it is the process line that ends a record, not the banner.)"""
 
     def __init__(self) -> None:
         self._lines_left = 0  # inside a block: how many more lines it may have
+        self._starts: list[int] = []  # the current region's process lines
+
+    def region(
+        self,
+        data: Buffer,
+        begin: int,
+        end: int,
+        candidates: Iterable[int],
+        decode: Callable[[Buffer], str],
+    ) -> dict[int, ProcessHeader]:
+        """The process lines of the region data[begin:end] (whole lines, lineindex's sorted
+        `candidates`) by their start, with what each names; record_end then knows them."""
+        found = {}
+        for start in self.process_lines(data, begin, end, candidates):
+            event = process_header(decode(data[start : data.find(b"\n", start, end)]))
+            if event is not None:
+                found[start] = event
+        self._starts = sorted(found)
+        return found
+
+    def record_end(self, data: Buffer, pos: int, end: int) -> int:
+        """Offset of the first line from `pos` (a line start) that starts a record or is a
+        process line of the current region, before `end`; else end."""
+        if _RECORD.match(data, pos, end):
+            record = pos
+        else:
+            m = _NEXT_RECORD.search(data, pos, end)
+            record = end if m is None else m.start() + 1
+        at = bisect_left(self._starts, pos)
+        return min(record, self._starts[at]) if at < len(self._starts) else record
 
     def process_lines(
         self, data: Buffer, begin: int, end: int, candidates: Iterable[int]

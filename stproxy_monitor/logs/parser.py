@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,10 +12,9 @@ from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
     Event,
-    ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks, process_header
+from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks
 from stproxy_monitor.logs.lineindex import LineIndex, index_lines
 from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
@@ -123,9 +121,7 @@ class LogParser:
         self._learned_order: str | None = None
         self._block: dict[str, str] = {}
         self._headers = HeaderBlocks()
-        # Per region: the process lines' starts (they end a record), the time of its first
-        # record (read for the unparsed-timestamps count, whatever the record holds).
-        self._header_starts: list[int] = []
+        # The current region's first record and its time (read whatever the record holds).
         self._first_record: tuple[int, float | None] | None = None
 
     # -- feeding -------------------------------------------------------------------------
@@ -248,8 +244,7 @@ class LogParser:
         counts = index.type_counts()
         batch.severities.update(counts)
         batch.records += sum(counts.values())
-        process = self._process_lines(data, begin, end, index)
-        self._header_starts = sorted(process)
+        process = self._headers.region(data, begin, end, index.candidates.tolist(), self._decode)
         self._first_record = None
         if index.record_starts:  # read whatever it holds: a time format not understood shows
             first = index.record_starts[0]
@@ -277,35 +272,16 @@ class LogParser:
             if start >= done and RECORD_START.match(data, start, line_end):
                 done = self._record_events(data, line_end, end, header, message, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
-        self._header_starts, self._first_record = [], None
+        self._first_record = None
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
         _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
-
-    def _process_lines(
-        self, data: Buffer, begin: int, end: int, index: LineIndex
-    ) -> dict[int, ProcessHeader]:
-        """The region's header process lines by their start, with what each one names."""
-        found = {}
-        for start in self._headers.process_lines(data, begin, end, index.candidates.tolist()):
-            event = process_header(self._decode(data[start : data.find(b"\n", start, end)]))
-            if event is not None:
-                found[start] = event
-        return found
-
-    def _next_record(self, data: Buffer, pos: int, end: int) -> int:
-        """Offset of the next line from `pos` (a line start) that starts a record or is a
-        header's process line, before `end`; else end."""
-        record = _next_record_line(data, pos, end)
-        headers = self._header_starts
-        at = bisect_left(headers, pos)
-        return min(record, headers[at]) if at < len(headers) else record
 
     def _continue_pending(self, data: Buffer, begin: int, end: int) -> int:
         """Add the region's leading continuation lines to a pending record; return where it
         ends (begin when nothing is pending)."""
         if self._pending is None:
             return begin
-        record_end = self._next_record(data, begin, end)
+        record_end = self._headers.record_end(data, begin, end)
         room = _MAX_RECORD_LINES - len(self._pending.lines)
         if room > 0:  # a trace that never ends must not grow the record without bound
             self._pending.lines.extend(self._decode_lines(data, begin, record_end)[:room])
@@ -343,7 +319,7 @@ class LogParser:
         if message_id == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
-            record_end = self._next_record(data, line_end + 1, end)
+            record_end = self._headers.record_end(data, line_end + 1, end)
             lines = [
                 self._decode(data[start:line_end]),
                 *self._decode_lines(data, line_end + 1, record_end),
@@ -412,8 +388,7 @@ class LogParser:
                 self._block = {}
 
     def _record_time(self, data: Buffer, start: int, end: int, batch: Batch) -> float | None:
-        """Epoch seconds of the time of the record at `start` (its line ends before `end`);
-        None if unreadable, counted once (the region's first record was read already)."""
+        """Epoch seconds of the record at `start`; None if unreadable (counted once)."""
         first = self._first_record
         if first is not None and first[0] == start:
             return first[1]
@@ -447,21 +422,6 @@ class LogParser:
 
 
 _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over all reads
-
-# A header block (a server start) ends the record before it. Its banner line is the same as
-# the one of the "Log file started at" block that opens a file created by rotation, where a
-# record cut by the rotation goes on; so the block's process line is what ends the record
-# (logs.header finds those lines, whatever the reads cut between them and the banner).
-_NEXT_RECORD = re.compile(rb"\n\[[^\]\r\n]+\] [0-9a-fA-F]{8} ")
-
-
-def _next_record_line(data: Buffer, pos: int, end: int) -> int:
-    """Offset of the next line from `pos` (a line start) that starts a record before `end`,
-    else end."""
-    if RECORD_START.match(data, pos, end):
-        return pos
-    m = _NEXT_RECORD.search(data, pos, end)
-    return end if m is None else m.start() + 1
 
 
 def _cap_lines(
