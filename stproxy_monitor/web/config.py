@@ -71,12 +71,20 @@ HEADER_VALUES: dict[str, tuple[str, ...] | None] = {
 }
 DEFAULT_AUTH_EXCLUDED_PATHS = frozenset({"/-/healthy"})
 _TOP_KEYS = frozenset(
-    {"tls_server_config", "http_server_config", "basic_auth_users", "auth_excluded_paths"}
+    {
+        "tls_server_config",
+        "http_server_config",
+        "basic_auth_users",
+        "auth_excluded_paths",
+        "rate_limit",
+    }
 )
 _TLS_KEYS = frozenset(
     {
         "cert_file",
         "key_file",
+        "cert",
+        "key",
         "client_auth_type",
         "client_ca_file",
         "client_ca",
@@ -89,17 +97,12 @@ _TLS_KEYS = frozenset(
     }
 )
 _HTTP_KEYS = frozenset({"http2", "headers"})
-_UNSUPPORTED = {
-    "rate_limit": "is not supported by stproxy-monitor (remove it)",
-    "tls_server_config.cert": (
-        "inline certificates are not supported: Python's ssl module loads them from files; "
-        "use cert_file"
-    ),
-    "tls_server_config.key": (
-        "inline private keys are not supported: Python's ssl module loads them from files; "
-        "use key_file"
-    ),
-}
+_RATE_KEYS = frozenset({"interval", "burst"})
+# Prometheus' duration syntax (model.Duration), as exporter-toolkit reads rate_limit.interval.
+_DURATION = re.compile(
+    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
+)
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
 _NO_VALUE = object()
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 
@@ -108,8 +111,10 @@ _BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53
 class TLSServerConfig:
     """tls_server_config: the server certificate and what is asked of clients."""
 
-    cert_file: str
-    key_file: str = field(repr=False)
+    cert_file: str = ""
+    key_file: str = field(default="", repr=False)
+    cert: str | None = field(default=None, repr=False)  # inline PEM instead of cert_file
+    key: str | None = field(default=None, repr=False)  # inline PEM instead of key_file
     client_auth_type: str = "NoClientCert"
     client_ca_file: str | None = None
     client_ca: str | None = field(default=None, repr=False)
@@ -129,7 +134,12 @@ class TLSServerConfig:
     @property
     def files(self) -> tuple[str, ...]:
         """The files this section reads (watched for changes)."""
-        return tuple(f for f in (self.cert_file, self.key_file, self.client_ca_file) if f)
+        names = (
+            None if self.cert is not None else self.cert_file,
+            None if self.key is not None else self.key_file,
+            self.client_ca_file,
+        )
+        return tuple(f for f in names if f)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +152,7 @@ class WebConfig:
     headers: tuple[tuple[str, str], ...] = ()
     http2: bool = True
     auth_excluded_paths: frozenset[str] = DEFAULT_AUTH_EXCLUDED_PATHS
+    rate_limit: tuple[float, int] | None = None  # (interval seconds, burst); None: no limit
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -169,8 +180,8 @@ def relative_to(config: WebConfig, base: str) -> WebConfig:
         config,
         tls=replace(
             tls,
-            cert_file=fix(tls.cert_file) or tls.cert_file,
-            key_file=fix(tls.key_file) or tls.key_file,
+            cert_file=(fix(tls.cert_file) or "") if tls.cert_file else "",
+            key_file=(fix(tls.key_file) or "") if tls.key_file else "",
             client_ca_file=fix(tls.client_ca_file),
         ),
     )
@@ -192,6 +203,7 @@ def parse_web_config(data: object, *, source: str = "web config") -> WebConfig:
         values["headers"] = _headers(check, http.get("headers"))
     if "auth_excluded_paths" in data:
         values["auth_excluded_paths"] = _paths(check, data["auth_excluded_paths"])
+    values["rate_limit"] = _rate_limit(check, data.get("rate_limit"))
     if check.problems:
         raise ConfigError(check.problems)
     return WebConfig(**values)
@@ -223,9 +235,7 @@ class _Checker:
         """Unknown keys, and exporter-toolkit keys that stproxy-monitor cannot honour."""
         for key in sorted(set(data) - known, key=str):
             where = f"{prefix}{key}"
-            self.problems.append(
-                f"{self.source}: {where}: {_UNSUPPORTED.get(where, 'unknown key')}"
-            )
+            self.problems.append(f"{self.source}: {where}: unknown key")
 
     def mapping(self, where: str, value: object) -> bool:
         """A mapping (YAML dict)."""
@@ -282,16 +292,22 @@ def _tls(check: _Checker, value: object) -> TLSServerConfig | None:
     where = "tls_server_config"
     cert = check.string(f"{where}.cert_file", value.get("cert_file"))
     key = check.string(f"{where}.key_file", value.get("key_file"), secret=True)
+    cert_text = check.string(f"{where}.cert", value.get("cert"))
+    key_text = check.string(f"{where}.key", value.get("key"), secret=True)
     ca_file = check.string(f"{where}.client_ca_file", value.get("client_ca_file"))
     ca_text = check.string(f"{where}.client_ca", value.get("client_ca"))
     auth = value.get("client_auth_type")
-    enabled = any(value.get(k) for k in ("cert_file", "key_file", "client_ca_file", "client_ca"))
-    if not enabled and not auth:
+    enabled = any(value.get(k) for k in ("cert_file", "key_file", "cert", "key", "client_ca_file"))
+    if not enabled and not auth and not value.get("client_ca"):
         return None
-    for name in ("cert_file", "key_file"):
-        if value.get(name) is None:
-            check.fail(f"{where}.{name}", "is required to serve TLS")
-    client_auth = _client_auth(check, auth, has_ca=bool(ca_file or ca_text))
+    for name in ("cert", "key"):
+        given = [k for k in (f"{name}_file", name) if value.get(k) is not None]
+        if not given:
+            check.fail(f"{where}.{name}_file", "is required to serve TLS")
+        elif len(given) == 2:
+            check.fail(where, f"give {name}_file or {name}, not both", "both")
+    has_ca = bool(ca_file or ca_text or value.get("client_ca"))
+    client_auth = _client_auth(check, auth, has_ca=has_ca)
     sans = check.strings(f"{where}.client_allowed_sans", value.get("client_allowed_sans"))
     if sans and client_auth != "RequireAndVerifyClientCert":
         check.fail(
@@ -313,6 +329,8 @@ def _tls(check: _Checker, value: object) -> TLSServerConfig | None:
     return TLSServerConfig(
         cert_file=cert or "",
         key_file=key or "",
+        cert=cert_text,
+        key=key_text,
         client_auth_type=client_auth,
         client_ca_file=ca_file,
         client_ca=ca_text,
@@ -351,9 +369,7 @@ def _client_auth(check: _Checker, value: object, *, has_ca: bool) -> str:
             "client CAs are configured without a client_auth_type that asks for a certificate",
             auth,
         )
-    if not has_ca and auth in VERIFYING_CLIENT_AUTH_TYPES:
-        check.fail(where, f"{auth} needs client_ca_file (or client_ca) to verify against")
-    return auth
+    return auth  # without a client CA, certificates are verified against the system's roots
 
 
 def _ciphers(check: _Checker, value: object) -> tuple[str, ...]:
@@ -373,19 +389,13 @@ def _ciphers(check: _Checker, value: object) -> tuple[str, ...]:
 
 
 def _curves(check: _Checker, value: object) -> tuple[str, ...]:
-    """curve_preferences: Python's ssl module can restrict the server to one curve only."""
+    """curve_preferences: Go's curve names, in order of preference."""
     where = "tls_server_config.curve_preferences"
     names = check.strings(where, value)
     for index, name in enumerate(names):
         if name not in CURVES:
             check.fail(f"{where}[{index}]", f"must be one of {', '.join(CURVES)}", name)
-    if len(names) > 1:
-        check.fail(
-            where,
-            "can name one curve only: Python's ssl module cannot set a preference list",
-            value,
-        )
-    return tuple(n for n in names if n in CURVES)[:1]
+    return tuple(dict.fromkeys(n for n in names if n in CURVES))
 
 
 def _users(check: _Checker, value: object) -> tuple[tuple[str, bytes], ...]:
@@ -423,12 +433,13 @@ def _headers(check: _Checker, value: object) -> tuple[tuple[str, str], ...]:
         return ()
     assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
     out = []
-    for name, text in value.items():
+    for name, given in value.items():
         place = f"{where}.{name}"
         if name not in HEADER_VALUES:
             check.fail(place, f"cannot be configured; allowed: {', '.join(HEADER_VALUES)}")
             continue
         allowed = HEADER_VALUES[name]
+        text = _scalar_text(given)
         if not isinstance(text, str) or not text or any(ord(c) < 32 for c in text):
             check.fail(place, "must be a non-empty single-line string", text)
         elif allowed is not None and text not in allowed:
@@ -447,3 +458,37 @@ def _paths(check: _Checker, value: object) -> frozenset[str]:
                 f"auth_excluded_paths[{index}]", "must be a URL path such as /-/healthy", path
             )
     return frozenset(paths)
+
+
+def _rate_limit(check: _Checker, value: object) -> tuple[float, int] | None:
+    """rate_limit: {interval, burst} as exporter-toolkit; interval 0 (or none) means no limit."""
+    if value is None or not check.mapping("rate_limit", value):
+        return None
+    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
+    check.keys("rate_limit.", value, _RATE_KEYS)
+    interval = _duration(check, "rate_limit.interval", value.get("interval", 0))
+    burst = value.get("burst", 0)
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+        check.fail("rate_limit.burst", "must be a whole number, 0 or more", burst)
+        return None
+    return (interval, burst) if interval else None
+
+
+def _duration(check: _Checker, where: str, value: object) -> float:
+    """A Prometheus duration ("1s", "500ms", "1m30s") or 0, in seconds."""
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    match = _DURATION.fullmatch(value) if isinstance(value, str) and value else None
+    if match is None:
+        check.fail(where, 'must be a duration such as "1s", "500ms" or 0', value)
+        return 0.0
+    return sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n)
+
+
+def _scalar_text(value: object) -> object:
+    """A YAML scalar as the string Go's map[string]string gets (1 -> "1", true -> "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
