@@ -11,13 +11,14 @@ import structlog
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
+from stproxy_monitor.certs.inspection import days_left
+from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.positions import PositionStore
-from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.watcher import LogWatcher
-from stproxy_monitor.metrics.certificates import CertificateMonitor
-from stproxy_monitor.metrics.collector import CertificateViewLike, MonitorCollector
+from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import SectionRegistry
 from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
 from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
@@ -36,7 +37,6 @@ class Service:
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
-        self._environ = environ
         self.config = config
         self._reload_config = reload_config
         self._clock = clock
@@ -52,7 +52,7 @@ class Service:
         self.collector = MonitorCollector(
             self.state,
             clock=clock,
-            certificates=self,
+            certificates=self.certificates,
             reload_status=self.reload_status,
             watcher_alive=self._watcher_alive,
             positions=self._positions_status,
@@ -79,10 +79,6 @@ class Service:
             self.registry.register(self.web)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def view(self, now: float, logs: Snapshot) -> CertificateViewLike:
-        """Certificate rows and families from the current monitor (replaced on reload)."""
-        return self.certificates.view(now, logs)
 
     def _positions_status(self) -> PositionStore | None:
         """The positions store, for its self-metrics."""
@@ -143,9 +139,7 @@ class Service:
                     log.error("reload_failed", problem=problem)
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
-            self.certificates = CertificateMonitor(
-                config.certificates, config.profiles, environ=self._environ
-            )
+            self.certificates.update(config.certificates, config.profiles)
             if self.web is not None:
                 self.web.refresh()
             _warn_restart_needed(self.config, config)
@@ -164,8 +158,8 @@ class Service:
         """The landing page with each certificate's days left."""
         now = self._clock()
         rows = [
-            (r.source, r.path, r.subject, (r.not_after - now) / 86400)
-            for r in self.collector.certificate_rows(now)
+            (r.source, r.path, r.subject, days_left(r, now))
+            for r in self.collector.certificate_rows()
         ]
         return landing_page(rows, __version__)
 
