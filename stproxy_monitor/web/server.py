@@ -217,8 +217,7 @@ class MonitorHTTPServer:
                 if not channel.pending:
                     return
                 security = self.endpoints.security()
-            keep = await self._one_request(channel, security, ticket)
-            if not keep or self._stopping:
+            if not await self._one_request(channel, security, ticket):
                 return
             first = False
 
