@@ -7,7 +7,6 @@ worker thread, after the request was read, authorized and rate-limited. Add a ro
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,6 +19,11 @@ from stproxy_monitor.web.security import PLAIN_HTTP, WebSecurity
 
 Handler = Callable[[Request], Response]
 GET = ("GET", "HEAD")
+# The status page needs its inline CSS and nothing else: no script, image, frame or form.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +48,14 @@ class Endpoints:
     reload: Callable[[], tuple[bool, str]]
     landing: Callable[[], str]
     security: Callable[[], WebSecurity] = field(default=lambda: PLAIN_HTTP)
+    status_json: Callable[[], str] | None = None  # /status.json (404 without it)
     # More paths (or replacements of the ones below), e.g. a status page.
     routes: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def endpoint_table(endpoints: Endpoints, exposition: Exposition) -> dict[str, Route]:
-    """The paths served: /metrics, /, /-/healthy, /-/ready, POST /-/reload, and the extra ones."""
+    """The paths served: /metrics, /, /status.json, /-/healthy, /-/ready, POST /-/reload, and
+    the extra ones."""
 
     def metrics(request: Request) -> Response:
         gzip = "gzip" in request.header("Accept-Encoding")
@@ -57,7 +63,14 @@ def endpoint_table(endpoints: Endpoints, exposition: Exposition) -> dict[str, Ro
         return Response(200, body, content_type, (("Content-Encoding", "gzip"),) if gzip else ())
 
     def landing(_: Request) -> Response:
-        return Response(200, endpoints.landing().encode(), "text/html; charset=utf-8")
+        page = endpoints.landing().encode()
+        policy = (("Content-Security-Policy", PAGE_POLICY),)
+        return Response(200, page, "text/html; charset=utf-8", policy)
+
+    def status(_: Request) -> Response:
+        if endpoints.status_json is None:
+            return Response.text(404, "Not found\n")
+        return Response(200, endpoints.status_json().encode(), "application/json")
 
     def ready(_: Request) -> Response:
         ok = endpoints.ready()
@@ -70,29 +83,10 @@ def endpoint_table(endpoints: Endpoints, exposition: Exposition) -> dict[str, Ro
     table = {
         "/metrics": Route(GET, metrics),
         "/": Route(GET, landing),
+        "/status.json": Route(GET, status),
         "/-/ready": Route(GET, ready),
         "/-/healthy": Route(GET, lambda _: Response.text(200, "Healthy\n")),
         "/-/reload": Route(("POST",), reload),
     }
     table.update(endpoints.routes)
     return table
-
-
-def landing_page(rows: list[tuple[str, str, str, float]], version: str) -> str:
-    """A small HTML page: each certificate's days left, and a link to /metrics."""
-    body = (
-        "".join(
-            f"<tr><td>{html.escape(src)}</td><td>{html.escape(path)}</td><td>{html.escape(subject)}"
-            f"</td><td>{days:.1f}</td></tr>"
-            for src, path, subject, days in rows
-        )
-        or "<tr><td colspan=4>no certificate known yet</td></tr>"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>stproxy-monitor</title></head>"
-        f"<body><h1>stproxy-monitor {html.escape(version)}</h1>"
-        "<p>Sametime Proxy APNS certificate and connection monitor.</p>"
-        "<p><a href='/metrics'>Metrics</a></p><h2>APNS certificates</h2>"
-        "<table border=1><tr><th>source</th><th>path</th><th>subject</th><th>days left</th></tr>"
-        f"{body}</table></body></html>"
-    )

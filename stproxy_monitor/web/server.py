@@ -34,7 +34,7 @@ from stproxy_monitor.web.protocol import (
     parse_head,
     serialize,
 )
-from stproxy_monitor.web.routes import Endpoints, Route, endpoint_table, landing_page
+from stproxy_monitor.web.routes import Endpoints, Route, endpoint_table
 from stproxy_monitor.web.security import BasicAuth, WebSecurity
 from stproxy_monitor.web.sockets import Channel, HandshakeRefusedError
 from stproxy_monitor.web.stats import REFUSAL_REASONS, HTTPStats
@@ -46,7 +46,6 @@ __all__ = [
     "Limits",
     "MonitorHTTPServer",
     "Route",
-    "landing_page",
     "serve_in_thread",
 ]
 
