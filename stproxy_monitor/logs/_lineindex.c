@@ -104,7 +104,7 @@ static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t 
     return p;
 }
 
-/* The message begins like a line event (parsing._line_events): IBM block keys, the process
+/* The message begins like a line event (parser.LogParser._line_events): IBM block keys, the process
  * line, the banners of a header block; a non-ASCII first byte may be Unicode whitespace, so
  * the parser decides on it. */
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
@@ -118,7 +118,7 @@ static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e)
 }
 
 /* Whether the third word of a class+method message starting at `message` starts at h, as
- * parsing._message_id splits it (rest.split(" ", 3)[2]): exactly two spaces in [message, h),
+ * messages.message_id splits it (rest.split(" ", 3)[2]): exactly two spaces in [message, h),
  * the second right before h. Every byte before h must be ASCII, so that the bytes split as
  * the decoded text does whatever the encoding; the class or the method may be empty. */
 static int third_word_at(const unsigned char *a, Py_ssize_t message, Py_ssize_t h) {
@@ -132,7 +132,7 @@ static int third_word_at(const unsigned char *a, Py_ssize_t message, Py_ssize_t 
 }
 
 /* Whether the "CLFRX" at h is the id of the record (not CLFRX0079W), decided as
- * parsing._message_id decides it (see lineindex._clfrx_ids): the first token after two
+ * messages.message_id decides it (and _npindex._clfrx_ids): the first token after two
  * spaces, the first word of System.out/err text (O, R), else the third word, after the class
  * and method names, unless the message begins like a line event (`keyed`: the parser must
  * see it). */
