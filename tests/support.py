@@ -171,6 +171,10 @@ CAUSES = {
         "Received fatal alert: certificate_expired",
         "javax.net.ssl.SSLHandshakeException: Received fatal alert: certificate_expired",
     ),
+    "server_untrusted": (
+        "javax.net.ssl.SSLHandshakeException: com.ibm.jsse2.util.j: PKIX path building failed",
+        "javax.net.ssl.SSLHandshakeException: com.ibm.jsse2.util.j: PKIX path building failed",
+    ),
     "other": ("Connection reset", "java.net.SocketException: Connection reset"),
 }
 
