@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from stproxy_monitor.config import read_yaml
-from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.validation import Checker, read_yaml
 
 CLIENT_AUTH_TYPES = (
     "NoClientCert",
@@ -100,7 +98,6 @@ _UNSUPPORTED = {
         "use key_file"
     ),
 }
-_NO_VALUE = object()
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 
 
@@ -178,112 +175,42 @@ def relative_to(config: WebConfig, base: str) -> WebConfig:
 
 def parse_web_config(data: object, *, source: str = "web config") -> WebConfig:
     """Validate a decoded web-config.yml document (pure); ConfigError lists every problem."""
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: must be a mapping of keys (got {_kind(data)})"])
-    check = _Checker(source)
-    check.keys("", data, _TOP_KEYS)
-    values: dict[str, Any] = {"source": source}
-    values["tls"] = _tls(check, data.get("tls_server_config"))
-    values["users"] = _users(check, data.get("basic_auth_users"))
-    http = data.get("http_server_config")
-    if http is not None and check.mapping("http_server_config", http):
-        check.keys("http_server_config.", http, _HTTP_KEYS)
-        values["http2"] = check.boolean("http_server_config.http2", http.get("http2", True))
-        values["headers"] = _headers(check, http.get("headers"))
-    if "auth_excluded_paths" in data:
-        values["auth_excluded_paths"] = _paths(check, data["auth_excluded_paths"])
-    if check.problems:
-        raise ConfigError(check.problems)
-    return WebConfig(**values)
+    check = Checker(source)
+    doc = check.document(data)
+    check.keys("", doc, _TOP_KEYS, _UNSUPPORTED)
+    tls = _tls(check, doc.get("tls_server_config"))
+    users = _users(check, doc.get("basic_auth_users"))
+    http2 = True
+    headers: tuple[tuple[str, str], ...] = ()
+    http = doc.get("http_server_config")
+    if http is not None and (http := check.mapping("http_server_config", http)) is not None:
+        check.keys("http_server_config", http, _HTTP_KEYS, _UNSUPPORTED)
+        http2 = check.boolean("http_server_config.http2", http.get("http2", True), True)
+        headers = _headers(check, http.get("headers"))
+    excluded = DEFAULT_AUTH_EXCLUDED_PATHS
+    if "auth_excluded_paths" in doc:
+        excluded = _paths(check, doc["auth_excluded_paths"])
+    check.done()
+    return WebConfig(
+        source=source,
+        tls=tls,
+        users=users,
+        headers=headers,
+        http2=http2,
+        auth_excluded_paths=excluded,
+    )
 
 
-def _kind(value: object) -> str:
-    """A short description of a YAML value for messages."""
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-class _Checker:
-    """Validators that record problems instead of stopping at the first."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[str] = []
-
-    def fail(
-        self, where: str, rule: str, value: object = _NO_VALUE, *, secret: bool = False
-    ) -> None:
-        """Record one problem: place, rule and (unless secret) the value received."""
-        if value is _NO_VALUE:
-            got = ""
-        else:
-            got = " (value not shown)" if secret else f" (got {_kind(value)})"
-        self.problems.append(f"{self.source}: {where}: {rule}{got}")
-
-    def keys(self, prefix: str, data: dict[Any, Any], known: frozenset[str]) -> None:
-        """Unknown keys, and exporter-toolkit keys that stproxy-monitor cannot honour."""
-        for key in sorted(set(data) - known, key=str):
-            where = f"{prefix}{key}"
-            self.problems.append(
-                f"{self.source}: {where}: {_UNSUPPORTED.get(where, 'unknown key')}"
-            )
-
-    def mapping(self, where: str, value: object) -> bool:
-        """A mapping (YAML dict)."""
-        if isinstance(value, dict):
-            return True
-        self.fail(where, "must be a mapping", value)
-        return False
-
-    def string(self, where: str, value: object, *, secret: bool = False) -> str | None:
-        """A non-empty string; None (a YAML null) counts as absent."""
-        if value is None or (isinstance(value, str) and value.strip()):
-            return value
-        self.fail(where, "must be a non-empty string", value, secret=secret)
-        return None
-
-    def boolean(self, where: str, value: object) -> bool:
-        """true or false."""
-        if isinstance(value, bool):
-            return value
-        self.fail(where, "must be true or false", value)
-        return True
-
-    def strings(self, where: str, value: object) -> tuple[str, ...]:
-        """A list of non-empty strings."""
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(where, "must be a list of strings", value)
-            return ()
-        out = []
-        for index, item in enumerate(value):
-            if isinstance(item, str) and item.strip():
-                out.append(item)
-            else:
-                self.fail(f"{where}[{index}]", "must be a non-empty string", item)
-        return tuple(out)
-
-    def choice(self, where: str, value: object, choices: tuple[str, ...], default: str) -> str:
-        """One of fixed names."""
-        if value is None:
-            return default
-        if value in choices:
-            return str(value)
-        self.fail(where, f"must be one of {', '.join(choices)}", value)
-        return default
-
-
-def _tls(check: _Checker, value: object) -> TLSServerConfig | None:
+def _tls(check: Checker, value: object) -> TLSServerConfig | None:
     """tls_server_config; None when it configures nothing (exporter-toolkit: plain HTTP)."""
-    if value is None or not check.mapping("tls_server_config", value):
+    if value is None or (value := check.mapping("tls_server_config", value)) is None:
         return None
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
-    check.keys("tls_server_config.", value, _TLS_KEYS)
+    check.keys("tls_server_config", value, _TLS_KEYS, _UNSUPPORTED)
     where = "tls_server_config"
-    cert = check.string(f"{where}.cert_file", value.get("cert_file"))
-    key = check.string(f"{where}.key_file", value.get("key_file"), secret=True)
-    ca_file = check.string(f"{where}.client_ca_file", value.get("client_ca_file"))
-    ca_text = check.string(f"{where}.client_ca", value.get("client_ca"))
+    cert = check.optional_string(f"{where}.cert_file", value.get("cert_file"))
+    key = check.optional_string(f"{where}.key_file", value.get("key_file"), secret=True)
+    ca_file = check.optional_string(f"{where}.client_ca_file", value.get("client_ca_file"))
+    ca_text = check.optional_string(f"{where}.client_ca", value.get("client_ca"))
     auth = value.get("client_auth_type")
     enabled = any(value.get(k) for k in ("cert_file", "key_file", "client_ca_file", "client_ca"))
     if not enabled and not auth:
@@ -308,7 +235,7 @@ def _tls(check: _Checker, value: object) -> TLSServerConfig | None:
     if ca_file and ca_text:
         check.fail(where, "give client_ca_file or client_ca, not both", "both")
     prefer = check.boolean(
-        f"{where}.prefer_server_cipher_suites", value.get("prefer_server_cipher_suites", True)
+        f"{where}.prefer_server_cipher_suites", value.get("prefer_server_cipher_suites", True), True
     )
     return TLSServerConfig(
         cert_file=cert or "",
@@ -325,7 +252,7 @@ def _tls(check: _Checker, value: object) -> TLSServerConfig | None:
     )
 
 
-def _version(check: _Checker, where: str, value: object, default: str) -> str:
+def _version(check: Checker, where: str, value: object, default: str) -> str:
     """TLS12 or TLS13; Go's TLS10/TLS11 are refused with their own reason."""
     if value in ("TLS10", "TLS11"):
         check.fail(where, "TLS 1.0 and 1.1 are not accepted (deprecated, RFC 8996)", value)
@@ -333,7 +260,7 @@ def _version(check: _Checker, where: str, value: object, default: str) -> str:
     return check.choice(where, value, TLS_VERSIONS, default)
 
 
-def _client_auth(check: _Checker, value: object, *, has_ca: bool) -> str:
+def _client_auth(check: Checker, value: object, *, has_ca: bool) -> str:
     """client_auth_type and its consistency with the client CA."""
     where = "tls_server_config.client_auth_type"
     if value in UNVERIFIED_CLIENT_AUTH_TYPES:
@@ -356,7 +283,7 @@ def _client_auth(check: _Checker, value: object, *, has_ca: bool) -> str:
     return auth
 
 
-def _ciphers(check: _Checker, value: object) -> tuple[str, ...]:
+def _ciphers(check: Checker, value: object) -> tuple[str, ...]:
     """cipher_suites: Go's names of its secure suites."""
     where = "tls_server_config.cipher_suites"
     names = check.strings(where, value)
@@ -372,7 +299,7 @@ def _ciphers(check: _Checker, value: object) -> tuple[str, ...]:
     return tuple(n for n in names if n in CIPHER_SUITES)
 
 
-def _curves(check: _Checker, value: object) -> tuple[str, ...]:
+def _curves(check: Checker, value: object) -> tuple[str, ...]:
     """curve_preferences: Python's ssl module can restrict the server to one curve only."""
     where = "tls_server_config.curve_preferences"
     names = check.strings(where, value)
@@ -388,11 +315,10 @@ def _curves(check: _Checker, value: object) -> tuple[str, ...]:
     return tuple(n for n in names if n in CURVES)[:1]
 
 
-def _users(check: _Checker, value: object) -> tuple[tuple[str, bytes], ...]:
+def _users(check: Checker, value: object) -> tuple[tuple[str, bytes], ...]:
     """basic_auth_users: user -> bcrypt hash; entries are named by position, never by content."""
-    if value is None or not check.mapping("basic_auth_users", value):
+    if value is None or (value := check.mapping("basic_auth_users", value)) is None:
         return ()
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
     users = []
     for index, (user, hashed) in enumerate(value.items(), start=1):
         where = f"basic_auth_users (entry {index})"
@@ -416,12 +342,11 @@ def _users(check: _Checker, value: object) -> tuple[tuple[str, bytes], ...]:
     return tuple(users)
 
 
-def _headers(check: _Checker, value: object) -> tuple[tuple[str, str], ...]:
+def _headers(check: Checker, value: object) -> tuple[tuple[str, str], ...]:
     """http_server_config.headers: exporter-toolkit's security headers only."""
     where = "http_server_config.headers"
-    if value is None or not check.mapping(where, value):
+    if value is None or (value := check.mapping(where, value)) is None:
         return ()
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
     out = []
     for name, text in value.items():
         place = f"{where}.{name}"
@@ -438,7 +363,7 @@ def _headers(check: _Checker, value: object) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _paths(check: _Checker, value: object) -> frozenset[str]:
+def _paths(check: Checker, value: object) -> frozenset[str]:
     """auth_excluded_paths: exact URL paths served without authentication."""
     paths = check.strings("auth_excluded_paths", value)
     for index, path in enumerate(paths):
