@@ -22,13 +22,8 @@ from stproxy_monitor.certs.files import (
     node_from_path,
     read_certificate_file,
 )
-from stproxy_monitor.certs.inspection import (
-    CertificateInfo,
-    Status,
-    certificate_status,
-    days_left,
-    worst_status,
-)
+from stproxy_monitor.certs.inspection import CertificateInfo, days_left
+from stproxy_monitor.commands.nagios import Status, certificate_status, worst_status
 from stproxy_monitor.errors import CertificateError
 
 
