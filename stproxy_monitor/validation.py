@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from stproxy_monitor.errors import ConfigError
 
 T = TypeVar("T")
@@ -35,6 +33,8 @@ def read_yaml(path: str | Path) -> object:
         raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not UTF-8 text: {exc.reason}"]) from exc
+    import yaml  # noqa: PLC0415 - only a command that reads a config file pays for it
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -48,7 +48,7 @@ def read_yaml(path: str | Path) -> object:
     return data
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def _yaml_problem(exc: Exception) -> str:
     """A one-line YAML error with its line and column."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -92,17 +92,10 @@ class Checker:
             raise ConfigError([f"{self.source}: must be a mapping of keys (got {describe(data)})"])
         return data
 
-    def keys(
-        self,
-        where: str,
-        data: Mapping[Any, Any],
-        known: frozenset[str],
-        unsupported: Mapping[str, str] | None = None,
-    ) -> None:
-        """Each unknown key of the mapping at `where` ("" at the top), or why it is refused."""
+    def keys(self, where: str, data: Mapping[Any, Any], known: frozenset[str]) -> None:
+        """Each unknown key of the mapping at `where` ("" at the top)."""
         for key in sorted(set(data) - known, key=str):
-            place = f"{where}.{key}" if where else str(key)
-            self.problem(place, (unsupported or {}).get(place, "unknown key"))
+            self.problem(f"{where}.{key}" if where else str(key), "unknown key")
 
     def mapping(self, where: str, value: object) -> dict[Any, Any] | None:
         """A mapping (YAML dict)."""

@@ -23,8 +23,9 @@ from stproxy_monitor.certs.files import (
     read_certificate_file,
 )
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
-from stproxy_monitor.commands.nagios import Status, certificate_status, worst_status
+from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.errors import CertificateError
+from stproxy_monitor.states import Status, worst_status
 
 
 def _read_file(path: Path) -> bytes:

@@ -1,36 +1,11 @@
-"""The Nagios/Icinga plugin vocabulary of ``cert`` and ``check``: states, worst-of, perfdata."""
+"""Nagios/Icinga terms of ``cert`` and ``check``: certificate states by thresholds, perfdata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
-
-
-class Status(IntEnum):
-    """Nagios/Icinga plugin states; the integer is the exit status."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-
-# Worst-of order: a certificate we cannot read is worse than one that merely expires soon
-# (we cannot vouch for it), but better than one known to be expired or not yet valid.
-_SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
-
-
-def severity(status: int) -> int:
-    """The rank of a state in the order OK < WARNING < UNKNOWN < CRITICAL."""
-    return _SEVERITY[Status(status)]
-
-
-def worst_status(statuses: Iterable[int]) -> Status:
-    """The worst of ``statuses`` in the order OK < WARNING < UNKNOWN < CRITICAL; OK when empty."""
-    return max((Status(s) for s in statuses), key=severity, default=Status.OK)
+from stproxy_monitor.states import Status
 
 
 def status_for(days_left: float, warn_days: float, critical_days: float) -> int:

@@ -1,4 +1,4 @@
-"""Tests for commands.nagios: plugin states, their worst-of order, certificate states, perfdata."""
+"""Tests for commands.nagios: certificate states under thresholds, perfdata."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stproxy_monitor.certs.inspection import CertificateInfo
-from stproxy_monitor.commands.nagios import (
-    Perf,
-    Status,
-    certificate_status,
-    severity,
-    status_for,
-    worst_status,
-)
+from stproxy_monitor.commands.nagios import Perf, certificate_status, status_for
+from stproxy_monitor.states import Status
 
 
 def _info(*, not_before: float, not_after: float) -> CertificateInfo:
@@ -49,31 +43,6 @@ def test_not_yet_valid_is_critical() -> None:
     assert certificate_status(info, now.timestamp(), warn_days=30, critical_days=7) == 2
     later = start + 86400
     assert certificate_status(info, later, warn_days=30, critical_days=7) == Status.OK
-
-
-@pytest.mark.parametrize(
-    ("statuses", "expected"),
-    [
-        ([], 0),
-        ([0, 1], 1),
-        ([1, 3], 3),
-        ([3, 2], 2),
-        ([0, 3, 1], 3),
-        ([2, 1, 0], 2),
-    ],
-)
-def test_worst_status_orders_ok_warning_unknown_critical(
-    statuses: list[int], expected: int
-) -> None:
-    """The worst status ranks OK < WARNING < UNKNOWN < CRITICAL."""
-    assert worst_status(statuses) == expected
-
-
-def test_sorting_by_severity_puts_the_worst_first() -> None:
-    """Sorted by descending severity: CRITICAL, UNKNOWN, WARNING, OK."""
-    states = [Status.OK, Status.CRITICAL, Status.WARNING, Status.UNKNOWN]
-    ordered = sorted(states, key=lambda s: -severity(s))
-    assert ordered == [Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK]
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,9 @@ from stproxy_monitor.commands.check.rules import (
     plural,
     short_labels,
 )
-from stproxy_monitor.commands.nagios import Perf, Status, certificate_status, worst_status
+from stproxy_monitor.commands.nagios import Perf, certificate_status
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.states import Status, worst_status
 
 
 def certificate_rows(

@@ -35,13 +35,13 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
-from stproxy_monitor.commands.nagios import Status, severity, worst_status
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
@@ -104,7 +104,7 @@ def evaluate(observed: Observations, *, now: float, limits: Limits) -> Verdict:
     findings = [finding for part in parts for finding in part.findings]
     return Verdict(
         status=worst_status(finding.status for finding in findings),
-        findings=tuple(sorted(findings, key=lambda finding: -severity(finding.status))),
+        findings=tuple(sorted(findings, key=lambda finding: state_rank(finding.status))),
         perfdata=tuple(perf for part in parts for perf in part.perfdata),
         summaries=tuple(part.summary for part in parts if part.summary),
     )

@@ -15,8 +15,9 @@ from pathlib import PurePath
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import node_from_path
 from stproxy_monitor.certs.monitor import CertificateReading
-from stproxy_monitor.commands.nagios import Perf, Status
+from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.states import Status
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
