@@ -170,7 +170,10 @@ class MonitorHTTPServer:
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - called by start_server inside a task
         channel = Channel(reader, writer)
+        evicted = self.admission.evicted
         ticket = self.admission.admit(channel.peer_address(), lambda: _cancel(task))
+        if self.admission.evicted != evicted:
+            self.stats.refuse("connection_limit")  # an older, silent connection dropped
         if ticket is None or self._stopping:
             self.stats.refuse("connection_limit")
             writer.close()
