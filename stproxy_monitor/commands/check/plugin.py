@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from stproxy_monitor.certs.inspection import Status, worst_status
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
 from stproxy_monitor.commands.check.rules import (
@@ -42,6 +41,7 @@ from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
@@ -104,7 +104,7 @@ def evaluate(observed: Observations, *, now: float, limits: Limits) -> Verdict:
     findings = [finding for part in parts for finding in part.findings]
     return Verdict(
         status=worst_status(finding.status for finding in findings),
-        findings=tuple(sorted(findings, key=_severity_rank)),
+        findings=tuple(sorted(findings, key=lambda finding: state_rank(finding.status))),
         perfdata=tuple(perf for part in parts for perf in part.perfdata),
         summaries=tuple(part.summary for part in parts if part.summary),
     )
@@ -140,12 +140,6 @@ def _certificate_parts(observed: Observations, now: float, limits: Limits) -> li
             with_perfdata=has_files and "logs" in observed.configured,
         ),
     ]
-
-
-def _severity_rank(finding: Finding) -> int:
-    """Sort key: worst state first (the order of certs.worst_status)."""
-    order = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK)
-    return order.index(finding.status)
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ from pathlib import PurePath
 
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import node_from_path
-from stproxy_monitor.certs.inspection import (
-    Status,
-)
 from stproxy_monitor.certs.monitor import CertificateReading
+from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.states import Status
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -68,24 +67,6 @@ class Finding:
     status: Status
     text: str
     detail: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Perf:
-    """One Nagios performance value: ``'label'=value[uom];warn;crit;min;max``."""
-
-    label: str
-    value: float
-    uom: str = ""
-    warn: str = ""
-    crit: str = ""
-    minimum: str = ""
-    digits: int = 0
-
-    def render(self) -> str:
-        """The value in Nagios syntax; empty trailing fields are left out."""
-        fields = [f"{self.value:.{self.digits}f}{self.uom}", self.warn, self.crit, self.minimum]
-        return f"'{self.label}'=" + ";".join(fields).rstrip(";")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
