@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from stproxy_monitor.certs.inspection import Inspection
+from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.states import Status
 
 # Fixed label values of stproxy_apns_certificate_problem{problem}, in the contract's order.
@@ -21,7 +22,6 @@ PROBLEMS = (
     "topic_mismatch",
     "legacy_unreadable",
 )
-DEFAULT_EXPECTED_TOPIC = "com.ibm.lotus.sametime"
 # A problem makes `cert` exit at least WARNING; these make it CRITICAL (the contract).
 CRITICAL_PROBLEMS = frozenset({"no_private_key", "key_mismatch", "sandbox_only", "topic_mismatch"})
 

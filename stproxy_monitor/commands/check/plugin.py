@@ -161,7 +161,13 @@ def observe(
     """Read every log, certificate file and profile the config names."""
     logs = read_logs(config.logs, now=now, expand=expand)
     snapshot = logs.state.snapshot()
-    monitor = CertificateMonitor(config.certificates, config.profiles, environ=environ)
+    monitor = CertificateMonitor(
+        config.certificates,
+        config.profiles,
+        truststores=config.truststores,
+        expected_topic=config.expected_topic,
+        environ=environ,
+    )
     return Observations(
         certificates=monitor.read(snapshot),
         log_certificates=tuple(log_certificate_rows(snapshot)),
