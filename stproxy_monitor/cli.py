@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--json", action="store_true", help="JSON output for scripts")
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
+    cert.add_argument(
+        "--expected-topic",
+        default="com.ibm.lotus.sametime",
+        help='the topic the certificate must be for (default %(default)s; "" for no check)',
+    )
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
     check = sub.add_parser("check", help="Nagios/Icinga check of everything the config names")
@@ -313,6 +318,7 @@ def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str
         now=time.time(),
         environ=env,
         out=out,
+        expected_topic=args.expected_topic.strip(),
     )
 
 

@@ -36,6 +36,7 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
+from stproxy_monitor.commands.check.truststores import truststore_part
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.metrics.certificates import log_certificate_rows
@@ -118,7 +119,9 @@ def _configuration_part(observed: Observations) -> Part:
         for pattern in observed.unmatched
     ]
     if not observed.configured:
-        text = "nothing to check: the config names no logs, certificates or profiles"
+        text = (
+            "nothing to check: the config names no logs, certificates, profiles or truststores"
+        )
         findings.append(Finding(status=Status.UNKNOWN, text=text))
     return Part(findings=tuple(findings))
 
@@ -139,6 +142,10 @@ def _certificate_parts(observed: Observations, now: float, limits: Limits) -> li
         restart_part(
             reading.restart_pending,
             with_perfdata=has_files and "logs" in observed.configured,
+        ),
+        truststore_part(
+            reading.truststores,
+            with_perfdata=has_profiles or "truststores" in observed.configured,
         ),
     ]
 
@@ -183,9 +190,10 @@ def observe(
 
 
 def configured_sections(config: Config) -> frozenset[str]:
-    """Which of "logs", "certificates", "profiles" the config fills."""
+    """Which of "logs", "certificates", "profiles", "truststores" the config fills."""
     sections = {"logs": config.logs, "certificates": config.certificates}
     sections["profiles"] = config.profiles
+    sections["truststores"] = config.truststores
     return frozenset(name for name, entries in sections.items() if entries)
 
 
