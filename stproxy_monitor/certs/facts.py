@@ -7,7 +7,7 @@ envelope could not be parsed) is left out rather than said to hold or not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stproxy_monitor.certs.inspection import Inspection
 from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
@@ -72,8 +72,9 @@ def problems(inspection: Inspection, *, expected_topic: str = DEFAULT_EXPECTED_T
     return [name for name, holds in checked.items() if holds]
 
 
-def problem_status(found: Mapping[str, bool] | list[str]) -> Status:
-    """OK without a problem, CRITICAL with a critical one, else WARNING."""
+def problem_status(found: Mapping[str, bool] | Sequence[str]) -> Status:
+    """OK without a problem, CRITICAL with a critical one, else WARNING (a mapping: those that
+    hold)."""
     names = [name for name in found if not isinstance(found, Mapping) or found[name]]
     if any(name in CRITICAL_PROBLEMS for name in names):
         return Status.CRITICAL
