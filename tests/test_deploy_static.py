@@ -56,6 +56,11 @@ KNOWN_METRICS = frozenset(
         "stproxy_apns_certificate_missing",
         "stproxy_apns_certificate_sync_pending",
         "stproxy_apns_certificate_restart_pending",
+        "stproxy_apns_certificate_problem",
+        "stproxy_apns_truststore_trusts_apns",
+        "stproxy_apns_truststore_read_ok",
+        "stproxy_websphere_ssl_handshake_failures_total",
+        "stproxy_apns_legacy_endpoint",
     }
 )
 KNOWN_LABELS = frozenset(
@@ -74,6 +79,10 @@ KNOWN_LABELS = frozenset(
         "subject",
         "issuer",
         "sha256",
+        "environment",
+        "topic",
+        "problem",
+        "target",
     }
 )
 EXPECTED_ALERTS = frozenset(
@@ -93,6 +102,12 @@ EXPECTED_ALERTS = frozenset(
         "StproxyHpelEnabled",
         "StproxyMonitorDown",
         "StproxyMonitorConfigReloadFailed",
+        "ApnsCertificateProblem",
+        "ApnsCertificateLegacyUnreadable",
+        "ApnsTruststoreWithoutRoot",
+        "ApnsTruststoreUnreadable",
+        "ApnsServerUntrusted",
+        "ApnsLegacyEndpoint",
     }
 )
 _PROMQL_KEYWORDS = frozenset(
