@@ -19,6 +19,10 @@ from stproxy_monitor.logs.parser import Batch
 # Distinct servers the header blocks of one log may name, and the longest name taken.
 MAX_HEADER_SERVERS = 8
 MAX_SERVER_NAME = 128
+# APNS failures by the minute of their record time, kept for the status page's last hour and day.
+FAILURE_BUCKET_SECONDS = 60
+FAILURE_HORIZON_SECONDS = 86400
+MAX_FAILURE_BUCKETS = 2 * FAILURE_HORIZON_SECONDS // FAILURE_BUCKET_SECONDS
 
 
 @dataclass(slots=True)
@@ -32,6 +36,13 @@ class ServerTotals:
     running: bool | None = None
     severities: Counter[str] = field(default_factory=Counter)
     clfrx: Counter[str] = field(default_factory=Counter)
+    # minute (record time // 60) -> failures, only minutes within a day of the read time
+    recent_failures: Counter[int] = field(default_factory=Counter)
+
+    def failures_since(self, since: float) -> int:
+        """Failures whose record time is `since` or later (to the minute)."""
+        first = int(since // FAILURE_BUCKET_SECONDS)
+        return sum(count for minute, count in self.recent_failures.items() if minute >= first)
 
 
 @dataclass(slots=True)
@@ -55,6 +66,7 @@ class FileTotals:
     position: int = 0
     size: int = 0
     present: bool = False
+    directory: bool = False  # the configured path names a directory, not a log file
     hpel: bool = False
     last_read: float | None = None
     last_record: float | None = None
@@ -116,9 +128,9 @@ class State:
             if batch.records:
                 totals.records += batch.records
                 totals.last_record = now
-            self._apply_events(path, totals, batch)
+            self._apply_events(path, totals, batch, now)
 
-    def _apply_events(self, path: str, totals: FileTotals, batch: Batch) -> None:
+    def _apply_events(self, path: str, totals: FileTotals, batch: Batch, now: float) -> None:
         """Events in order: a header switches the server label for what follows it."""
         segments = batch.header_segments
         before = _before_headers(batch.severities, segments)
@@ -149,6 +161,8 @@ class State:
                 case ApnsFailure():
                     server.failures[event.reason] += 1
                     server.last_failure = event.timestamp
+                    if event.timestamp_parsed:  # else its time is unknown, not the read time
+                        _note_recent(server.recent_failures, event.timestamp, now)
                 case ServerLifecycle():
                     _apply_lifecycle(server, event)
                 case CertificateStatus():
@@ -215,6 +229,7 @@ class State:
                 failures=Counter(t.failures),
                 severities=Counter(t.severities),
                 clfrx=Counter(t.clfrx),
+                recent_failures=Counter(t.recent_failures),
             )
             for name, t in self._servers.items()
         }
@@ -233,6 +248,23 @@ def _before_headers(total: Counter[str], segments: list[Counter[str]]) -> Counte
     for segment in segments:
         before.subtract(segment)
     return +before
+
+
+def _note_recent(buckets: Counter[int], timestamp: float, now: float) -> None:
+    """Count a failure in its minute when within a day of `now` (later ones too: clocks drift).
+
+    Minutes older than a day are dropped, and at most MAX_FAILURE_BUCKETS are kept (the
+    earliest go first), so a catch-up of years of failures keeps nothing and a storm stays small.
+    """
+    horizon = int((now - FAILURE_HORIZON_SECONDS) // FAILURE_BUCKET_SECONDS)
+    minute = int(timestamp // FAILURE_BUCKET_SECONDS)
+    if minute < horizon:
+        return
+    buckets[minute] += 1
+    for old in [m for m in buckets if m < horizon]:
+        del buckets[old]
+    while len(buckets) > MAX_FAILURE_BUCKETS:
+        del buckets[min(buckets)]
 
 
 def _takes_header_server(totals: FileTotals, name: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat as stat_module
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ class LogFollower:
         self._unchanged: tuple[int, int, int, int] | None = None  # stat of a file read to its end
 
     # -- the poll ------------------------------------------------------------------------
-    def poll(self, now: float) -> int:
+    def poll(self, now: float) -> int:  # noqa: PLR0911 - one return per case of the file's life
         """Read what is new, at most poll_bytes (draining rotated files first); bytes read."""
         self._left, self.behind = self._poll_bytes, False
         try:
@@ -107,6 +108,10 @@ class LogFollower:
             return self._gone(now)
         except OSError:
             self._on_counts(read_errors=1)
+            return 0
+        if stat_module.S_ISDIR(st.st_mode):
+            # A directory where a log was configured: a fact to report, not a read error.
+            self._on_facts(present=False, directory=True, size=0, position=0)
             return 0
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if key == self._unchanged and self.cursor.offset == st.st_size:
@@ -132,7 +137,7 @@ class LogFollower:
             cur = Cursor(identity, 0)
         self.cursor = Cursor(identity, cur.offset)
         read += self._read(self.path, now)
-        self._on_facts(present=True, size=st.st_size, position=self.cursor.offset)
+        self._on_facts(present=True, directory=False, size=st.st_size, position=self.cursor.offset)
         if not self.behind:  # at the end of the data: a pending failure may be complete
             self._emit(self.parser.idle(now, settle_seconds=self._settle))
             if self.cursor.offset == st.st_size:
@@ -149,7 +154,7 @@ class LogFollower:
             self._on_counts(rotations=1)
             self.parser.start_of_file()
             self.cursor = Cursor(None, 0)
-        self._on_facts(present=False, size=0, position=0)
+        self._on_facts(present=False, directory=False, size=0, position=0)
         self._emit(self.parser.idle(now, settle_seconds=self._settle))
         return read
 

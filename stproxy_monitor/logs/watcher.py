@@ -6,7 +6,10 @@ import glob
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +79,35 @@ def watch_directory(pattern: str) -> str:
     return str(Path(*plain)) if plain else "."
 
 
+@dataclass(slots=True)
+class CatchUp:
+    """APNS failures found while a log is first read to its end: logged as one summary."""
+
+    count: int = 0
+    first: float | None = None
+    last: float | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, failure: ApnsFailure) -> None:
+        """Count one failure (its record time widens the span)."""
+        self.count += 1
+        self.reasons[failure.reason] += 1
+        self.first = failure.timestamp if self.first is None else min(self.first, failure.timestamp)
+        self.last = failure.timestamp if self.last is None else max(self.last, failure.timestamp)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class LogWatcher:
-    """Follows every configured log (files and globs) and feeds the state."""
+    """Follows every configured log (files and globs) and feeds the state.
+
+    Failures found in a log's first catch-up (from the start, or from a saved position, to the
+    end of the file) are logged as one ``apns_failures_in_catch_up`` event; later ones one by one.
+    """
 
     def __init__(
         self,
@@ -106,6 +136,7 @@ class LogWatcher:
         self._settle = settle_seconds
         self._expand = expand
         self._followers: dict[str, LogFollower] = {}
+        self._catching_up: dict[str, CatchUp] = {}
         self._observer: Any = None
         self._watched: set[str] = set()
         self.wake = threading.Event()
@@ -131,6 +162,7 @@ class LogWatcher:
             entry = wanted.get(path) or self._entry_for(path)
             if entry is None:
                 del self._followers[path]
+                self._catching_up.pop(path, None)
                 log.info("unfollowing", path=path)
             else:
                 follower.parser.options = entry.options
@@ -171,16 +203,35 @@ class LogWatcher:
             opener=self._opener,
             settle_seconds=self._settle,
         )
+        self._catching_up[path] = CatchUp()
         log.info("following", path=path, server=entry.server)
 
     def _apply(self, path: str, batch: Batch, now: float) -> None:
-        """A parsed batch goes to the state; failures are logged as they are seen."""
+        """A parsed batch goes to the state; live failures are logged as they are seen."""
         self._state.apply(path, batch, now=now)
+        catch_up = self._catching_up.get(path)
         for event in batch.events:
-            if isinstance(event, ApnsFailure):
+            if not isinstance(event, ApnsFailure):
+                continue
+            if catch_up is not None:
+                catch_up.add(event)
+            else:
                 log.warning(
                     "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
                 )
+
+    def _caught_up(self, path: str) -> None:
+        """The first read of `path` reached the end: summarise the failures it found."""
+        catch_up = self._catching_up.pop(path, None)
+        if catch_up is not None and catch_up.count:
+            log.warning(
+                "apns_failures_in_catch_up",
+                path=path,
+                count=catch_up.count,
+                first=_iso(catch_up.first),
+                last=_iso(catch_up.last),
+                reasons=dict(sorted(catch_up.reasons.items())),
+            )
 
     def poll_all(self) -> int:
         """One pass over every followed file; returns bytes read."""
@@ -196,6 +247,8 @@ class LogWatcher:
             else:
                 if follower.cursor.identity is None:  # the file is not there
                     self._check_hpel(path)
+                if not follower.behind and not follower.parser.has_pending:
+                    self._caught_up(path)
         return total
 
     def _check_hpel(self, path: str) -> None:

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.logs.events import REASONS
 from stproxy_monitor.logs.state import Snapshot, State
-from stproxy_monitor.metrics.certificates import CertificateFamilies, CertificateRow
+from stproxy_monitor.metrics.certificates import CertificateFamilies
 from stproxy_monitor.metrics.exposition import Section, same_if_equal
 from stproxy_monitor.metrics.health import SelfStatus, self_families
 
@@ -75,10 +75,6 @@ class MonitorCollector(Collector):
             Section(name="files", key=snapshot.files, families=lambda: file_families(snapshot)),
             Section(name="self", key=status, families=lambda: self_families(status)),
         ]
-
-    def certificate_rows(self) -> tuple[CertificateRow, ...]:
-        """Every certificate known now (for the landing page)."""
-        return self._certificates.rows(self._state.snapshot())
 
     def _self_status(self) -> SelfStatus:
         """The self-metrics' values now."""
@@ -163,6 +159,12 @@ def file_families(snapshot: Snapshot) -> Iterator[Metric]:
         ("read_position_bytes", "gauge", "Offset the reader has reached.", "position"),
         ("file_size_bytes", "gauge", "Size of the file at the last look.", "size"),
         ("file_present", "gauge", "1 if the file exists.", "present"),
+        (
+            "path_is_directory",
+            "gauge",
+            "1 if the configured path is a directory, not a log file.",
+            "directory",
+        ),
         ("hpel_detected", "gauge", "1 if the server writes binary HPEL logs instead.", "hpel"),
         ("last_read_timestamp_seconds", "gauge", "Last time new bytes were read.", "last_read"),
         ("last_record_timestamp_seconds", "gauge", "Last time a record was read.", "last_record"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import ipaddress
 import re
@@ -30,6 +29,7 @@ log = structlog.get_logger("stproxy_monitor.http")
 ROUTES = {
     "/metrics": "GET, HEAD",
     "/": "GET, HEAD",
+    "/status.json": "GET, HEAD",
     "/-/ready": "GET, HEAD",
     "/-/healthy": "GET, HEAD",
     "/-/reload": "POST",
@@ -43,6 +43,11 @@ REFUSAL_REASONS = (
     "tls_handshake",
     "too_large",
     "unauthorized",
+)
+# The status page needs its inline CSS and nothing else: no script, image, frame or form.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
@@ -77,6 +82,7 @@ class Endpoints:
     reload: Callable[[], tuple[bool, str]]
     landing: Callable[[], str]
     security: Callable[[], WebSecurity] = field(default=lambda: PLAIN_HTTP)
+    status_json: Callable[[], str] | None = None  # /status.json (404 without it)
 
 
 class HTTPStats(Collector):
@@ -225,7 +231,12 @@ class MonitorHandler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._metrics()
         elif path == "/":
-            self._send(200, endpoints.landing().encode(), "text/html; charset=utf-8")
+            page, policy = endpoints.landing().encode(), {"Content-Security-Policy": PAGE_POLICY}
+            self._send(200, page, "text/html; charset=utf-8", headers=policy)
+        elif path == "/status.json" and endpoints.status_json is not None:
+            self._send(200, endpoints.status_json().encode(), "application/json")
+        elif path == "/status.json":
+            self._send(404, b"Not found\n")
         elif path == "/-/ready":
             ok = endpoints.ready()
             self._send(200 if ok else 503, b"Ready\n" if ok else b"Not ready\n")
@@ -404,23 +415,3 @@ def serve_in_thread(server: MonitorHTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread
-
-
-def landing_page(rows: list[tuple[str, str, str, float]], version: str) -> str:
-    """A small HTML page: each certificate's days left, and a link to /metrics."""
-    body = (
-        "".join(
-            f"<tr><td>{html.escape(src)}</td><td>{html.escape(path)}</td><td>{html.escape(subject)}"
-            f"</td><td>{days:.1f}</td></tr>"
-            for src, path, subject, days in rows
-        )
-        or "<tr><td colspan=4>no certificate known yet</td></tr>"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>stproxy-monitor</title></head>"
-        f"<body><h1>stproxy-monitor {html.escape(version)}</h1>"
-        "<p>Sametime Proxy APNS certificate and connection monitor.</p>"
-        "<p><a href='/metrics'>Metrics</a></p><h2>APNS certificates</h2>"
-        "<table border=1><tr><th>source</th><th>path</th><th>subject</th><th>days left</th></tr>"
-        f"{body}</table></body></html>"
-    )
