@@ -13,19 +13,17 @@ from typing import TextIO
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.config import Config
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.probe.client import (
-    DEFAULT_TIMEOUT,
-    PRODUCTION_ENDPOINT,
-    SANDBOX_ENDPOINT,
-    OnStep,
-    ProbeSpec,
-    parse_endpoint,
-    run_probe,
-)
+from stproxy_monitor.probe.client import OnStep, ProbeSpec, run_probe
 from stproxy_monitor.probe.proxy import parse_proxy
 from stproxy_monitor.probe.result import ProbeResult, Step
+from stproxy_monitor.probe_config import (
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    PRODUCTION_ENDPOINT,
+    SANDBOX_ENDPOINT,
+    parse_endpoint,
+)
 
-MAX_TIMEOUT = 300.0
 Runner = Callable[..., ProbeResult]
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from stproxy_monitor.certs.files import PasswordSource
-from stproxy_monitor.config import split_listen
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.probe.credentials import client_context, describe, load_identity
 from stproxy_monitor.probe.http2 import push, tls_handshake
@@ -24,8 +23,8 @@ from stproxy_monitor.probe.network import Connection, Deadline, Stop
 from stproxy_monitor.probe.outcome import Seen, classify
 from stproxy_monitor.probe.proxy import Proxy, parse_proxy, proxy_url_for
 from stproxy_monitor.probe.result import ProbeResult, ServerCertificate, Step
+from stproxy_monitor.probe_config import DEFAULT_TIMEOUT
 
-DEFAULT_TIMEOUT = 10.0
 OnStep = Callable[[Step], None]
 
 
@@ -169,17 +168,3 @@ def _words(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     return str(exc)
-
-
-PRODUCTION_ENDPOINT = "api.push.apple.com:443"
-SANDBOX_ENDPOINT = "api.sandbox.push.apple.com:443"
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """'host:port' or '[v6]:port' into (host, port); ValueError says what is wrong."""
-    host, port = split_listen(text)
-    if not host:
-        raise ValueError("must be HOST:PORT with a host, e.g. api.push.apple.com:443")
-    if port == 0:
-        raise ValueError("the port must be from 1 to 65535")
-    return host, port
