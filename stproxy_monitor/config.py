@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.probe_config import ProbeConfig, parse_probe
 
 DEFAULT_LISTEN = ":10116"
 # How an all-numeric date is read when the log alone cannot tell (logs[].date_order).
@@ -34,6 +35,7 @@ _TOP_KEYS = frozenset(
         "failure_window_minutes",
         "stale_minutes",
         "file_events",
+        "probe",
     }
 )
 _LOG_KEYS = frozenset(
@@ -109,6 +111,7 @@ class Config:
     logs: tuple[LogConfig, ...] = ()
     certificates: tuple[CertificateConfig, ...] = ()
     profiles: tuple[ProfileConfig, ...] = ()
+    probe: ProbeConfig | None = None  # no probe: section, no probe
 
 
 def load_config(path: str | Path) -> Config:
@@ -163,6 +166,7 @@ def relative_to(config: Config, base: Path) -> Config:
             replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
             for e in config.profiles
         ),
+        probe=config.probe and config.probe.with_paths(fix),
     )
 
 
@@ -226,6 +230,8 @@ def parse_config(data: object, *, source: str = "config") -> Config:
             "profiles", data.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
         )
     )
+    if "probe" in data:
+        values["probe"] = parse_probe(data["probe"], check)
     if (
         isinstance(values.get("warn_days"), float)
         and isinstance(values.get("critical_days"), float)

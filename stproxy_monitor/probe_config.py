@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 PRODUCTION_ENDPOINT = "api.push.apple.com:443"
@@ -38,6 +39,15 @@ class ProbeConfig:
     proxy: str | None = field(default=None, repr=False)  # may hold user:password
     ca_file: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+
+    def with_paths(self, fix: Callable[[str | None], str | None]) -> ProbeConfig:
+        """The same section with its paths passed through ``fix`` (made absolute)."""
+        return replace(
+            self,
+            certificate=fix(self.certificate),
+            password_file=fix(self.password_file),
+            ca_file=fix(self.ca_file),
+        )
 
 
 def parse_endpoint(text: str) -> tuple[str, int]:

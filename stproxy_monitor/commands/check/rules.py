@@ -19,6 +19,7 @@ from stproxy_monitor.certs.inspection import (
 )
 from stproxy_monitor.certs.monitor import CertificateReading
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.probe.result import ProbeResult
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -59,6 +60,8 @@ class Observations:
     log_problem: str = ""
     unmatched: tuple[str, ...] = ()
     configured: frozenset[str] = frozenset()
+    probe: ProbeResult | None = None  # one probe now, when the config has probe:
+    probe_problem: str = ""  # why it could not run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
