@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.probe.credentials import client_context, describe, load_identity
-from stproxy_monitor.probe.http2 import push, tls_handshake
+from stproxy_monitor.probe.http2 import push, require_h2, tls_handshake
 from stproxy_monitor.probe.network import Connection, Deadline, Stop
 from stproxy_monitor.probe.outcome import Seen, classify
 from stproxy_monitor.probe.proxy import Proxy, parse_proxy, proxy_url_for
@@ -122,6 +122,7 @@ class _Probe:
             sock.close()  # wrap_socket took its descriptor over; closes it if it did not
         with tls.sock:
             self.tls_version, self.server = tls.version, tls.server
+            require_h2(tls.sock, self.step)
             return push(tls.sock, self.spec.host, self.topic, self.deadline, self.step)
 
     def _context(self) -> ssl.SSLContext:
