@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from stproxy_monitor.config import load_config
+from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.probe_config import ProbeConfig, parse_endpoint, parse_probe
 
 
@@ -100,3 +104,30 @@ def test_all_problems_at_once() -> None:
 def test_parse_endpoint(text: str, expected: tuple[str, int]) -> None:
     """host:port and [v6]:port."""
     assert parse_endpoint(text) == expected
+
+
+def test_the_config_holds_the_section(tmp_path: Path) -> None:
+    """load_config: no probe key, no probe; its paths relative to the config file's directory."""
+    plain = tmp_path / "plain.yml"
+    plain.write_text("certificates: [a.p12]\n")
+    assert load_config(plain).probe is None
+    config = tmp_path / "probe.yml"
+    config.write_text(
+        "probe:\n  certificate: apns.p12\n  password_file: pass\n  ca_file: ca.pem\n"
+        "  interval: 600\n"
+    )
+    probe = load_config(config).probe
+    assert probe is not None and probe.interval == 600
+    assert probe.certificate == str(tmp_path / "apns.p12")
+    assert probe.password_file == str(tmp_path / "pass")
+    assert probe.ca_file == str(tmp_path / "ca.pem")
+
+
+def test_the_configs_problems_name_the_file(tmp_path: Path) -> None:
+    """A short interval in a config file is a ConfigError naming the file and the key."""
+    config = tmp_path / "bad.yml"
+    config.write_text("probe:\n  interval: 30\n  timeout: nope\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert len(caught.value.problems) == 2
+    assert caught.value.problems[0].startswith(f"{config}: probe.interval: must be at least 300")
