@@ -3,6 +3,7 @@ result of the contract's table in the metrics, on schedule, and scrapes that nev
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -216,3 +217,40 @@ def test_no_probe_section_no_probe_families(world: ProbeWorld, tmp_path: Path) -
     finally:
         stop_process(daemon.process)
     assert standin.connections == before
+
+
+def test_reload_keeps_the_pace_and_a_new_endpoint_starts_anew(
+    world: ProbeWorld, tmp_path: Path
+) -> None:
+    """SIGHUP: the same endpoint is not probed again early; a bad interval is refused; another
+    endpoint is probed a few seconds later under its own label."""
+    config = tmp_path / "reload.yml"
+    first = write_config(world, config, server="apns")
+    daemon = start(config, first, tmp_path)
+    try:
+        loaded = wait_until(lambda: probed(daemon), what="the first probe", timeout=60)
+        reloaded = key("stproxy_monitor_config_last_reload_success_timestamp_seconds")
+        write_config(world, config, server="apns", topic="case.topic")
+        daemon.process.send_signal(signal.SIGHUP)
+        text = config.read_text().replace("interval: 300", "interval: 60")
+        samples = wait_until(
+            lambda: (s := scrape(daemon.port))[reloaded] > loaded[reloaded] and s,
+            what="the reload (handled on the main thread's next tick)",
+        )
+        labels = {"endpoint": first, "result": "accepted"}
+        assert samples[key("stproxy_apns_probes_total", **labels)] == 1  # no early probe
+        config.write_text(text)
+        daemon.process.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: scrape(daemon.port)[key("stproxy_monitor_config_last_reload_successful")] == 0,
+            what="the short interval refused",
+        )
+        second = write_config(world, config, server="apns12")
+        daemon.process.send_signal(signal.SIGHUP)
+        moved = Running(daemon.process, daemon.port, daemon.stderr, second)
+        samples = wait_until(lambda: probed(moved), what="the new endpoint's probe", timeout=60)
+        assert samples[key("stproxy_apns_probe_success", endpoint=second)] == 1
+        assert not [k for k in samples if dict(k[1]).get("endpoint") == first]
+    finally:
+        stop_process(daemon.process)
+    assert daemon.process.returncode == 0
