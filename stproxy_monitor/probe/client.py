@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import h2.exceptions
+
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.probe.credentials import client_context, describe, load_identity
@@ -66,6 +68,10 @@ def run_probe(
         seen = probe.run(connect or Connection())
     except Stop as stop:
         seen = stop.seen
+    except (OSError, ssl.SSLError, ValueError, h2.exceptions.H2Error) as exc:
+        # What no step expected (a socket error while closing, h2 refusing a frame we
+        # build): `other`, in words, rather than a traceback in the command or the daemon.
+        seen = Seen(failure="protocol", detail=f"unexpected {type(exc).__name__}: {exc}")
     result, message = classify(seen)
     return ProbeResult(
         result=result,
