@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -137,7 +137,7 @@ def main(
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
     if args.command == "run":
-        return _run(args, err)
+        return _run(args, out, err)
     if args.command == "scan":
         return _scan(args, out, err)
     command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
@@ -188,7 +188,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return replace(config, logs=logs, certificates=certs, **changes)  # type: ignore[arg-type]
 
 
-def _run(args: argparse.Namespace, err: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The daemon."""
     try:
         config = config_from_args(args)
@@ -215,8 +215,13 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     # of the collector's way, a full collection no longer walks it (one took ~40 ms of a scrape).
     gc.freeze()
     service.start()
+    url = service.url
+    if out.isatty():  # someone started it by hand: say where to look (the log may go elsewhere)
+        print(f"stproxy-monitor {__version__}: status page {url} (Ctrl-C stops it)", file=out)
+        out.flush()
     log.info(
         "started",
+        url=url,
         listen=config.listen,
         version=__version__,
         logs=len(config.logs),
@@ -256,16 +261,44 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             config = load_config(args.config)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if problems:
-        return _problems(err, problems)
     base = ParseOptions(encoding=args.encoding or "utf-8", timezone=tz, date_order=args.date_order)
 
     def options_for(path: str) -> tuple[ParseOptions, str | None]:
         return _options_for(path, config, base, args.server)
 
+    problems += _not_logs(args.logfiles, options_for)
+    if problems:
+        return _problems(err, problems)
+
     state = scan_files(args.logfiles, options_for=options_for, clock=time.time)
     out.write(render(state, fmt=args.format, clock=time.time))
     return 0
+
+
+def _not_logs(
+    paths: Sequence[str], options_for: Callable[[str], tuple[ParseOptions, str | None]]
+) -> list[str]:
+    """A problem for each regular file that cannot be a WebSphere log (see logs.sniff).
+
+    Files with configured certificate patterns are read in their own format: not judged.
+    """
+    from stproxy_monitor.logs.sniff import SNIFF_BYTES, not_a_log  # noqa: PLC0415
+
+    problems = []
+    for path in paths:
+        if not os.path.isfile(path) or options_for(path)[0].certificate_patterns:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                reason = not_a_log(handle.read(SNIFF_BYTES))
+        except OSError as exc:
+            reason = f"cannot read it: {exc.strerror or exc}"
+        if reason:
+            problems.append(
+                f"{path}: not a WebSphere log: {reason} "
+                "(give a SystemOut.log, its rotated files or a CurrentStatus.log)"
+            )
+    return problems
 
 
 def _options_for(
