@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--timezone", help="IANA zone for zone abbreviations, e.g. Asia/Shanghai")
     scan.add_argument("--date-order", choices=DATE_ORDERS, help="date field order (default auto)")
     scan.add_argument("--server", help="server label (default: log header, else directory name)")
+    scan.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write to FILE atomically instead of stdout (node_exporter's textfile collector "
+        "reads *.prom files)",
+    )
     scan.add_argument("logfiles", nargs="+", metavar="LOGFILE")
     cert = sub.add_parser("cert", help="report the certificates in PKCS#12/PEM/DER files")
     group = cert.add_mutually_exclusive_group()
@@ -239,7 +245,7 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """One pass over the given logs."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
-    from stproxy_monitor.commands.scan import render, scan_files  # noqa: PLC0415
+    from stproxy_monitor.commands.scan import not_logs, render, scan_files, write_output  # noqa: PLC0415
 
     problems = [f"{p}: no such file" for p in args.logfiles if not os.path.isfile(p)]
     tz = None
@@ -266,39 +272,21 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def options_for(path: str) -> tuple[ParseOptions, str | None]:
         return _options_for(path, config, base, args.server)
 
-    problems += _not_logs(args.logfiles, options_for)
+    problems += not_logs(args.logfiles, options_for)
     if problems:
         return _problems(err, problems)
 
+    if args.output is not None and not os.path.isdir(os.path.dirname(args.output) or "."):
+        return _problems(err, [f"--output {args.output}: no such directory"])
     state = scan_files(args.logfiles, options_for=options_for, clock=time.time)
-    out.write(render(state, fmt=args.format, clock=time.time))
-    return 0
-
-
-def _not_logs(
-    paths: Sequence[str], options_for: Callable[[str], tuple[ParseOptions, str | None]]
-) -> list[str]:
-    """A problem for each regular file that cannot be a WebSphere log (see logs.sniff).
-
-    Files with configured certificate patterns are read in their own format: not judged.
-    """
-    from stproxy_monitor.logs.sniff import SNIFF_BYTES, not_a_log  # noqa: PLC0415
-
-    problems = []
-    for path in paths:
-        if not os.path.isfile(path) or options_for(path)[0].certificate_patterns:
-            continue
-        try:
-            with open(path, "rb") as handle:
-                reason = not_a_log(handle.read(SNIFF_BYTES))
-        except OSError as exc:
-            reason = f"cannot read it: {exc.strerror or exc}"
-        if reason:
-            problems.append(
-                f"{path}: not a WebSphere log: {reason} "
-                "(give a SystemOut.log, its rotated files or a CurrentStatus.log)"
-            )
-    return problems
+    text = render(state, fmt=args.format, clock=time.time)
+    problems = write_output(text, args.output, out=out)
+    if not problems and args.output and args.format == "prometheus" and ".prom" not in args.output:
+        print(
+            f"stproxy-monitor: note: node_exporter reads *.prom files only ({args.output})",
+            file=err,
+        )
+    return _problems(err, problems) if problems else 0
 
 
 def _options_for(
