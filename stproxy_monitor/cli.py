@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--critical-days", type=float, default=7.0)
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
+    deploy = sub.add_parser(
+        "deploy-files", help="write the Prometheus rules, dashboards and service files to DIR"
+    )
+    deploy.add_argument("directory", metavar="DIR")
+    deploy.add_argument("--force", action="store_true", help="replace files that differ")
     check = sub.add_parser("check", help="Nagios/Icinga check of everything the config names")
     check.add_argument("-c", "--config", required=True, help="YAML configuration file")
     return parser
@@ -146,6 +151,11 @@ def main(
         return _run(args, out, err)
     if args.command == "scan":
         return _scan(args, out, err)
+    if args.command == "deploy-files":
+        from stproxy_monitor.commands.deploy import deploy_command  # noqa: PLC0415
+
+        problems = deploy_command(args.directory, force=args.force, out=out)
+        return _problems(err, problems) if problems else 0
     command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
     return command(args, out, err, env)
 
