@@ -1,37 +1,26 @@
-"""Command line: the only place that reads the environment, configures logging and wires pieces."""
+"""Command line: the only place that reads the environment, configures logging and wires pieces.
+
+Cron and Nagios run `--help`, `cert` and `check` every few minutes: each command imports what it
+uses when it runs (YAML, structlog, the daemon, cryptography), so that start-up stays short.
+"""
 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TextIO
-
-import structlog
+from typing import TYPE_CHECKING, TextIO
 
 from stproxy_monitor import __version__
-from stproxy_monitor.config import (
-    DATE_ORDERS,
-    CertificateConfig,
-    Config,
-    LogConfig,
-    ParseOptions,
-    ascii_compatible,
-    load_config,
-    parse_config,
-    split_listen,
-    usable_encoding,
-)
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logsetup import configure_logging
 
-log = structlog.get_logger("stproxy_monitor")
+if TYPE_CHECKING:
+    from stproxy_monitor.config import Config, ParseOptions
+
+# The choices of --date-order (config.DATE_ORDERS; the config is not imported for --help).
+DATE_ORDERS = ("MDY", "DMY", "YMD")
 
 
 class _ArgumentError(Exception):
@@ -174,6 +163,16 @@ def _problems(err: TextIO, problems: list[str]) -> int:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The config file (if any) with the flags added on top."""
+    from dataclasses import replace  # noqa: PLC0415 - imports of one command, see above
+
+    from stproxy_monitor.config import (  # noqa: PLC0415
+        CertificateConfig,
+        LogConfig,
+        load_config,
+        parse_config,
+        split_listen,
+    )
+
     problems: list[str] = []
     try:
         config = load_config(args.config) if args.config else parse_config({})
@@ -206,12 +205,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The daemon."""
+    import gc  # noqa: PLC0415 - imports of one command, see above
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    import structlog  # noqa: PLC0415
+
+    from stproxy_monitor.logsetup import configure_logging  # noqa: PLC0415
+
     try:
         config = config_from_args(args)
     except ConfigError as exc:
         return _problems(err, exc.problems)
     configure_logging(level=args.log_level, stream=err)
     from stproxy_monitor.commands.run import Service  # noqa: PLC0415 - keeps `scan` light
+
+    log = structlog.get_logger("stproxy_monitor")
 
     def reload_config() -> Config:
         return config_from_args(args)
@@ -256,6 +265,12 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
     from stproxy_monitor.commands.scan import not_logs, render, scan_files, write_output  # noqa: PLC0415
+    from stproxy_monitor.config import (  # noqa: PLC0415
+        ParseOptions,
+        ascii_compatible,
+        load_config,
+        usable_encoding,
+    )
 
     problems = [f"{p}: no such file" for p in args.logfiles if not os.path.isfile(p)]
     tz = None
@@ -334,6 +349,8 @@ def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
     """Nagios/Icinga check."""
+    from stproxy_monitor.config import load_config  # noqa: PLC0415 - see above
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -355,6 +372,7 @@ def _probe(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, st
         probe_command,
         probe_defaults,
     )
+    from stproxy_monitor.config import load_config  # noqa: PLC0415
 
     problems: list[str] = []
     defaults = None

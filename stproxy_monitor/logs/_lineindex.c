@@ -55,7 +55,7 @@ static int letters_push(Letters *v, unsigned char x) {
 enum { HEX = 1, UPPER = 2, DIGIT = 4, SKIP = 8, ID_END = 16 };
 
 /* The first four bytes of a message that may make it a line event, as native words. */
-static uint32_t ISSU, SUBJ, FROM, TO_PAREN, WEBS, MD5_, LOW3;
+static uint32_t ISSU, SUBJ, FROM, TO_PAREN, WEBS, STARS, MD5_, LOW3;
 
 static uint32_t word_of(const char *text) {
     uint32_t w;
@@ -80,6 +80,7 @@ static void init_classes(void) {
     FROM = word_of("From");
     TO_PAREN = word_of("To (");
     WEBS = word_of("WebS");
+    STARS = word_of("****");
     MD5_ = word_of("MD5\0");
     LOW3 = word_of("\xff\xff\xff\0");
 }
@@ -103,19 +104,21 @@ static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t 
     return p;
 }
 
-/* The message begins like a line event (parsing._line_events): IBM block keys, the process
- * line; a non-ASCII first byte may be Unicode whitespace, so the parser decides on it. */
+/* The message begins like a line event (parser.LogParser._line_events): IBM block keys, the process
+ * line, the banners of a header block; a non-ASCII first byte may be Unicode whitespace, so
+ * the parser decides on it. */
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
     if (m >= e) return 0;
     if (a[m] >= 0x80) return 1;
     if (e - m < 4) return e - m == 3 && memcmp(a + m, "MD5", 3) == 0;
     uint32_t w;
     memcpy(&w, a + m, 4);
-    return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || (w & LOW3) == MD5_;
+    return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || w == STARS ||
+           (w & LOW3) == MD5_;
 }
 
 /* Whether the third word of a class+method message starting at `message` starts at h, as
- * parsing._message_id splits it (rest.split(" ", 3)[2]): exactly two spaces in [message, h),
+ * messages.message_id splits it (rest.split(" ", 3)[2]): exactly two spaces in [message, h),
  * the second right before h. Every byte before h must be ASCII, so that the bytes split as
  * the decoded text does whatever the encoding; the class or the method may be empty. */
 static int third_word_at(const unsigned char *a, Py_ssize_t message, Py_ssize_t h) {
@@ -129,7 +132,7 @@ static int third_word_at(const unsigned char *a, Py_ssize_t message, Py_ssize_t 
 }
 
 /* Whether the "CLFRX" at h is the id of the record (not CLFRX0079W), decided as
- * parsing._message_id decides it (see lineindex._clfrx_ids): the first token after two
+ * messages.message_id decides it (and _npindex._clfrx_ids): the first token after two
  * spaces, the first word of System.out/err text (O, R), else the third word, after the class
  * and method names, unless the message begins like a line event (`keyed`: the parser must
  * see it). */
