@@ -213,8 +213,15 @@ class LogWatcher:
         for event in batch.events:
             if not isinstance(event, ApnsFailure):
                 continue
-            if catch_up is not None:
+            if catch_up is not None:  # one summary at its end; each at debug level
                 catch_up.add(event)
+                log.debug(
+                    "apns_failure",
+                    path=path,
+                    reason=event.reason,
+                    record_time=event.timestamp,
+                    catch_up=True,
+                )
             else:
                 log.warning(
                     "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
