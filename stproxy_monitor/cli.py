@@ -144,7 +144,7 @@ def main(
         from stproxy_monitor.commands.deploy import deploy_command  # noqa: PLC0415
 
         problems = deploy_command(args.directory, force=args.force, out=out)
-        return _problems(err, problems) if problems else 0
+        return _problems(err, problems)
     command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
     return command(args, out, err, env)
 
@@ -155,10 +155,10 @@ def main_entry() -> None:
 
 
 def _problems(err: TextIO, problems: list[str]) -> int:
-    """Print one line per problem; exit status 2."""
+    """Print one line per problem; exit status 2 (0 when there is none)."""
     for problem in problems:
         print(f"stproxy-monitor: {problem}", file=err)
-    return 2
+    return 2 if problems else 0
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -305,13 +305,8 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _problems(err, [f"--output {args.output}: no such directory"])
     state = scan_files(args.logfiles, options_for=options_for, clock=time.time)
     text = render(state, fmt=args.format, clock=time.time)
-    problems = write_output(text, args.output, out=out)
-    if not problems and args.output and args.format == "prometheus" and ".prom" not in args.output:
-        print(
-            f"stproxy-monitor: note: node_exporter reads *.prom files only ({args.output})",
-            file=err,
-        )
-    return _problems(err, problems) if problems else 0
+    prometheus = args.format == "prometheus"
+    return _problems(err, write_output(text, args.output, out=out, err=err, textfile=prometheus))
 
 
 def _options_for(

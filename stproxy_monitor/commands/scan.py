@@ -139,8 +139,14 @@ def not_logs(
     return problems
 
 
-def write_output(text: str, output: str | None, *, out: TextIO) -> list[str]:
-    """`text` to stdout, or atomically to `output`; the problems (empty when written)."""
+def write_output(
+    text: str, output: str | None, *, out: TextIO, err: TextIO, textfile: bool = True
+) -> list[str]:
+    """`text` to stdout, or atomically to `output`; the problems (empty when written).
+
+    An exposition (``textfile``) under a name node_exporter's textfile collector would skip (not
+    *.prom) is written, with a note.
+    """
     if output is None:
         out.write(text)
         return []
@@ -148,4 +154,6 @@ def write_output(text: str, output: str | None, *, out: TextIO) -> list[str]:
         write_atomically(output, text)
     except OSError as exc:
         return [f"--output {output}: cannot write: {exc.strerror or exc}"]
+    if textfile and not output.endswith(".prom"):
+        print(f"stproxy-monitor: note: node_exporter reads *.prom files only ({output})", file=err)
     return []
