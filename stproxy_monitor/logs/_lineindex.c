@@ -173,6 +173,7 @@ typedef struct {
     Py_ssize_t lines, longest;
     Offsets line_starts, record_starts, clfrx_starts, candidates, clfrx_hits, wsvr_hits;
     Letters record_types, clfrx_types;
+    int64_t type_totals[26], clfrx_totals[26]; /* records and decided CLFRX ids by letter */
 } Index;
 
 static void index_free(Index *x) {
@@ -207,6 +208,7 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
             message = close + HEADER_SPAN;
             if (offsets_push(&x->record_starts, s) < 0 || letters_push(&x->record_types, type) < 0)
                 return -1;
+            x->type_totals[type - 'A']++;
         }
         Py_ssize_t first = message;
         while (first < e && (CLASS[a[first]] & SKIP)) first++;
@@ -221,6 +223,7 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
                 if (offsets_push(&x->clfrx_starts, s) < 0 ||
                     letters_push(&x->clfrx_types, a[h + 9]) < 0)
                     return -1;
+                x->clfrx_totals[a[h + 9] - 'A']++;
             }
             candidate = 1;
         }
@@ -242,9 +245,10 @@ static void shift(Offsets *v, int64_t by) {
 
 PyDoc_STRVAR(index_doc,
 "index(data, begin, end, want_lines) -> (lines, longest, line_starts, record_starts,\n"
-"record_types, clfrx_starts, clfrx_types, candidates)\n\n"
+"record_types, clfrx_starts, clfrx_types, candidates, type_totals, clfrx_totals)\n\n"
 "Index data[begin:end] (whole lines). Offsets are absolute, as bytes of native int64;\n"
-"letters as bytes. line_starts is empty unless want_lines.");
+"letters as bytes; totals by letter A-Z as 26 native int64. line_starts is empty unless\n"
+"want_lines.");
 
 static PyObject *index_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -286,13 +290,15 @@ static PyObject *index_lines(PyObject *self, PyObject *args) {
     shift(&x.clfrx_starts, begin);
     shift(&x.candidates, begin);
     PyObject *result = Py_BuildValue(
-        "nnNNNNNN", x.lines, x.longest,
+        "nnNNNNNNNN", x.lines, x.longest,
         as_bytes(x.line_starts.data, x.line_starts.len, sizeof(int64_t)),
         as_bytes(x.record_starts.data, x.record_starts.len, sizeof(int64_t)),
         as_bytes(x.record_types.data, x.record_types.len, 1),
         as_bytes(x.clfrx_starts.data, x.clfrx_starts.len, sizeof(int64_t)),
         as_bytes(x.clfrx_types.data, x.clfrx_types.len, 1),
-        as_bytes(x.candidates.data, x.candidates.len, sizeof(int64_t)));
+        as_bytes(x.candidates.data, x.candidates.len, sizeof(int64_t)),
+        as_bytes(x.type_totals, 26, sizeof(int64_t)),
+        as_bytes(x.clfrx_totals, 26, sizeof(int64_t)));
     index_free(&x);
     return result;
 }

@@ -19,7 +19,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from stproxy_monitor.logs.recordformat import HEADER_SPAN, RECORD_HEADER, Buffer, Kernel
+from stproxy_monitor.logs.recordformat import HEADER_SPAN, LETTERS, RECORD_HEADER, Buffer, Kernel
 
 _BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
 _SKIP_STEPS = 64  # vectorised whitespace steps; longer runs are skipped by a regex, line by line
@@ -64,7 +64,7 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
         raise ValueError("index: begin/end outside the buffer")
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
-        return 0, 0, b"", b"", b"", b"", b"", b""
+        return 0, 0, b"", b"", b"", b"", b"", b"", bytes(8 * LETTERS), bytes(8 * LETTERS)
     if a[-1] != _LF:
         raise ValueError("index_lines needs whole lines")
     marks = _marks(a)
@@ -96,6 +96,7 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
     candidate[clfrx_rows] = True
     candidate[np.searchsorted(newlines, wsvr)] = True
     candidate[decided_rows] = False
+    severities = a[clfrx[decided] + 9]
     return (
         int(newlines.size),
         int((newlines - starts).max()),
@@ -103,9 +104,17 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
         (starts[rows] + begin).tobytes(),
         record_types.tobytes(),
         (starts[decided_rows] + begin).tobytes(),
-        a[clfrx[decided] + 9].tobytes(),
+        severities.tobytes(),
         (starts[candidate] + begin).tobytes(),
+        _totals(record_types),
+        _totals(severities),
     )
+
+
+def _totals(letters: npt.NDArray[np.uint8]) -> bytes:
+    """How many of `letters` (A-Z) are each letter: 26 native int64, as bytes."""
+    counts = np.bincount(letters - np.uint8(ord("A")), minlength=LETTERS)
+    return counts.astype(np.int64).tobytes()
 
 
 def _marks(a: npt.NDArray[np.uint8]) -> Positions:

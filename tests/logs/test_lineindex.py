@@ -135,6 +135,11 @@ def shifted(offsets: Any, shift: int) -> list[int]:
     return [int(offset) - shift for offset in offsets.tolist()]
 
 
+def totals(counts: Any) -> Counter[str]:
+    """A kernel's 26 totals by letter A-Z as a Counter (zeros left out)."""
+    return Counter({chr(65 + i): n for i, n in enumerate(counts.tolist()) if n})
+
+
 def show(region: bytes, starts: set[int] | list[int]) -> list[bytes]:
     """The lines at these starts, for an assertion message."""
     return [region[s : region.index(b"\n", s) + 1] for s in sorted(starts)]
@@ -167,6 +172,8 @@ def check(kernel: str, data: bytes, begin: int = 0, end: int | None = None) -> L
         show(region, set(record_starts) ^ set(ref.record_starts)),
     )
     assert bytes(index.record_types) == ref.record_types
+    assert totals(index.type_totals) == Counter(ref.record_types.decode())
+    assert totals(index.clfrx_totals) == Counter(bytes(index.clfrx_types).decode("latin-1"))
     candidates = shifted(index.candidates, begin)
     assert candidates == sorted(set(candidates)), "candidates not sorted and distinct"
     assert set(candidates) <= set(ref.line_starts), "a candidate is not a line start"
@@ -211,6 +218,8 @@ def assert_same_shifted(inner: LineIndex, alone: LineIndex, shift: int) -> None:
     assert shifted(inner.clfrx_starts, shift) == alone.clfrx_starts.tolist()
     assert bytes(inner.clfrx_types) == bytes(alone.clfrx_types)
     assert shifted(inner.candidates, shift) == alone.candidates.tolist()
+    assert inner.type_totals.tolist() == alone.type_totals.tolist()
+    assert inner.clfrx_totals.tolist() == alone.clfrx_totals.tolist()
 
 
 # -- the generators ------------------------------------------------------------------------
@@ -1063,6 +1072,8 @@ def assert_kernels_agree(data: bytes, begin: int = 0) -> None:
     assert numpy_index.clfrx_starts.tolist() == c_index.clfrx_starts.tolist()
     assert bytes(numpy_index.clfrx_types) == bytes(c_index.clfrx_types)
     assert numpy_index.candidates.tolist() == c_index.candidates.tolist()
+    assert numpy_index.type_totals.tolist() == c_index.type_totals.tolist()
+    assert numpy_index.clfrx_totals.tolist() == c_index.clfrx_totals.tolist()
 
 
 @pytest.mark.skipif(not C_BUILT, reason="the C kernel is not built")
