@@ -492,17 +492,22 @@ class Daemon:
         self.lives = 0
 
     def start(self) -> None:
-        """Start a new life; its event log goes to life<N>.log.
-
-        At debug level: the failures of a catch-up are apns_failure events there too (at info
-        they are one apns_failures_in_catch_up summary), so that every record is accounted for.
-        """
+        """Start a new life; its event log goes to life<N>.log."""
         self.lives += 1
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(self.config)]
         with open(self.workdir / f"life{self.lives}.log", "wb") as err:
             self.proc = subprocess.Popen(
-                [*command, "--log-level", "debug"],
+                # --log-level debug: failures of a catch-up are logged one by one at debug only
+                [
+                    sys.executable,
+                    "-m",
+                    "stproxy_monitor",
+                    "run",
+                    "-c",
+                    str(self.config),
+                    "--log-level",
+                    "debug",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=self.workdir,

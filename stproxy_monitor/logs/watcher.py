@@ -213,8 +213,9 @@ class LogWatcher:
         for event in batch.events:
             if not isinstance(event, ApnsFailure):
                 continue
-            if catch_up is not None:  # one summary at its end; each at debug level
+            if catch_up is not None:
                 catch_up.add(event)
+                # one by one at debug level, for whoever reconstructs a life's counts (the soak)
                 log.debug(
                     "apns_failure",
                     path=path,
