@@ -11,7 +11,6 @@ import structlog
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
-from stproxy_monitor.certs.inspection import Status
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.announce import ProblemLog
 from stproxy_monitor.commands.check.plugin import limits_of
@@ -26,6 +25,7 @@ from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import SectionRegistry
 from stproxy_monitor.metrics.probe import ProbeCollector
 from stproxy_monitor.probe.schedule import ProbeScheduler, ProbeStatus
+from stproxy_monitor.states import Status
 from stproxy_monitor.web.facts import ProbeFact, StatusFacts, status_json
 from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
 from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, serve_in_thread
@@ -159,6 +159,15 @@ class Service:
     def port(self) -> int:
         """The port actually bound (useful with :0)."""
         return int(self.http.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The status page's address (localhost when listening on every address)."""
+        host = split_listen(self.config.listen)[0]
+        host = "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        host = f"[{host}]" if ":" in host else host
+        tls = self.web is not None and self.web.current().ssl_context is not None
+        return f"{'https' if tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> None:
         """Start the tailer and HTTP threads."""

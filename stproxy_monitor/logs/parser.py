@@ -5,84 +5,26 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from stproxy_monitor.config import ParseOptions
-from stproxy_monitor.logs.events import (
-    ApnsFailure,
-    CertificateStatus,
-    Event,
-    ProcessHeader,
-    ServerLifecycle,
+from stproxy_monitor.logs.certstatus import IBM_BLOCK, IbmBlock, pattern_status
+from stproxy_monitor.logs.endpoints import (
+    HANDSHAKE_MESSAGE_ID,
+    HANDSHAKE_SEVERITY,
+    handshake_events,
+    handshake_record_starts,
+    legacy_events,
 )
-from stproxy_monitor.logs.lineindex import LineIndex, index_lines
+from stproxy_monitor.logs.events import ApnsFailure, Event, ServerLifecycle
+from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks
+from stproxy_monitor.logs.lineindex import LineIndex, cap_lines, index_lines
+from stproxy_monitor.logs.messages import LIFECYCLE, message_id, server_word
+from stproxy_monitor.logs.reasons import classify_reason
 from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
-_START_BANNER = b"************ Start Display Current Environment"
-_MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
-_PROCESS = re.compile(
-    r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
-    r"[\\/](?P<server>\S+) and process id"
-)
-_LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
-_IBM_BLOCK = re.compile(
-    r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)"
-    r"\s*:\s*(?P<value>.*?)\s*$"
-)
-
-# Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
-_REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "certificate_rejected",
-        (
-            "certificate_expired",
-            "certificate_revoked",
-            "certificate_unknown",
-            "bad_certificate",
-            "unsupported_certificate",
-            "certificate expired",
-            "certificate revoked",
-            "certificate has expired",
-        ),
-    ),
-    (
-        "unknown_host",
-        (
-            "unknownhostexception",
-            "unknown host",
-            "name or service not known",
-            "nodename nor servname",
-            "no such host",
-        ),
-    ),
-    # IBM JDKs on AIX: "A remote host refused an attempted connect operation."
-    ("connection_refused", ("connection refused", "refused an attempted connect")),
-    ("timed_out", ("timed out", "timeout", "sockettimeoutexception")),
-    (
-        "handshake_failed",
-        (
-            "handshake",
-            "sslexception",
-            "pkix",
-            "certpath",
-            "ssl peer",
-            "no cipher suites",
-            "protocol_version",
-        ),
-    ),
-)
-
-
-def classify_reason(text: str) -> str:
-    """The contract's reason for a CLFRX0079W record, from its whole text."""
-    lowered = text.lower()
-    for reason, needles in _REASON_RULES:
-        if any(needle in lowered for needle in needles):
-            return reason
-    return "other"
 
 
 @dataclass(slots=True)
@@ -124,7 +66,10 @@ class LogParser:
         self._file_start = False
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
-        self._block: dict[str, str] = {}
+        self._block = IbmBlock()
+        self._headers = HeaderBlocks()
+        # The current region's first record and its time (read whatever the record holds).
+        self._first_record: tuple[int, float | None] | None = None
 
     # -- feeding -------------------------------------------------------------------------
     def feed(self, data: Buffer, now: float) -> Batch:
@@ -186,7 +131,7 @@ class LogParser:
         if (
             first_of_file
             and self._partial
-            and (RECORD_START.match(data) or data.startswith(_START_BANNER))
+            and (RECORD_START.match(data) or data.startswith(START_BANNER))
         ):
             # A line never goes on with a new record: the file that held its start was
             # replaced (deleted, truncated) before the line was finished. Only at the start
@@ -240,30 +185,43 @@ class LogParser:
         every_line = bool(self.options.certificate_patterns)
         index = index_lines(data, begin, end, line_starts=every_line)
         if index.longest > self.options.max_line_bytes:  # rare: cut them, index again
-            data, begin, end = _cap_lines(data, begin, end, self.options.max_line_bytes, batch)
+            data, begin, end, cut = cap_lines(data, begin, end, self.options.max_line_bytes)
+            batch.long_lines += cut
             index = index_lines(data, begin, end, line_starts=every_line)
         batch.lines += index.lines
         counts = index.type_counts()
         batch.severities.update(counts)
         batch.records += sum(counts.values())
+        process = self._headers.region(data, begin, end, index.candidates.tolist(), self._decode)
+        self._first_record = None
+        if index.record_starts:  # read whatever it holds: a time format not understood shows
+            first = index.record_starts[0]
+            self._first_record = (first, self._record_time(data, first, end, batch))
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        lines = index.line_starts if every_line else index.candidates
+        lines = (index.line_starts if every_line else index.candidates).tolist()
+        handshakes = [] if every_line else handshake_record_starts(index, data, end)
+        if process or handshakes:  # neither need be a kernel's candidate
+            lines = sorted({*lines, *process, *handshakes})
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
-        for start in lines.tolist():
+        for start in lines:
             if start >= done:
                 self._end_pending(done, end, now, batch)
+            if start in process:
+                batch.events.append(process[start])
+                headers.append(start)
+                continue
             line_end = data.find(b"\n", start, end)
             header = RECORD_HEADER.match(data, start, line_end)
             # What follows a record's header, else the whole line: decoded once for both.
             message = self._decode(data[header.end() if header else start : line_end])
-            if self._line_events(message, batch):
-                headers.append(start)
+            self._line_events(message, batch)
             if start >= done and RECORD_START.match(data, start, line_end):
                 done = self._record_events(data, line_end, end, header, message, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
+        self._first_record = None
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
         _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
 
@@ -272,7 +230,7 @@ class LogParser:
         ends (begin when nothing is pending)."""
         if self._pending is None:
             return begin
-        record_end = _next_record(data, begin, end)
+        record_end = self._headers.record_end(data, begin, end)
         room = _MAX_RECORD_LINES - len(self._pending.lines)
         if room > 0:  # a trace that never ends must not grow the record without bound
             self._pending.lines.extend(self._decode_lines(data, begin, record_end)[:room])
@@ -302,34 +260,37 @@ class LogParser:
         if header is None:
             return line_end + 1
         severity = chr(header[2][0])
-        message_id = _message_id(rest, severity)
-        if message_id is None:
+        found = message_id(rest, severity)
+        if found is None:
             return line_end + 1
-        if message_id.startswith("CLFRX"):
-            clfrx.append((header.start(), message_id[-1]))
-        if message_id == "CLFRX0079W":
+        if found.startswith("CLFRX"):
+            clfrx.append((header.start(), found[-1]))
+        if found == HANDSHAKE_MESSAGE_ID and severity == HANDSHAKE_SEVERITY:
+            batch.events.extend(handshake_events(rest))
+        if found == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
-            record_end = _next_record(data, line_end + 1, end)
+            record_end = self._headers.record_end(data, line_end + 1, end)
             lines = [
                 self._decode(data[start:line_end]),
                 *self._decode_lines(data, line_end + 1, record_end),
             ]
             self._pending = _Pending(
                 lines=lines,
-                timestamp=self._time(self._decode(header[1]), batch),
+                timestamp=self._record_time(data, start, line_end, batch),
                 since=now,
                 raw_bytes=record_end - start,
             )
             return record_end
-        state = _LIFECYCLE.get(message_id)
+        state = LIFECYCLE.get(found)
         if state is not None:
-            when = self._time(self._decode(header[1]), batch)
+            when = self._record_time(data, header.start(), line_end, batch)
             batch.events.append(
                 ServerLifecycle(
                     state=state,
-                    server=_server_word(rest),
+                    server=server_word(rest),
                     timestamp=now if when is None else when,
+                    timestamp_parsed=when is not None,
                 )
             )
         return line_end + 1
@@ -339,7 +300,9 @@ class LogParser:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        reason = classify_reason("\n".join(pending.lines))
+        text = "\n".join(pending.lines)
+        reason = classify_reason(text)
+        batch.events.extend(legacy_events(text))
         when = pending.timestamp
         batch.events.append(
             ApnsFailure(
@@ -349,43 +312,31 @@ class LogParser:
             )
         )
 
-    def _line_events(self, message: str, batch: Batch) -> bool:
-        """Line-level facts: the process header and certificate-status lines; True for a header.
+    def _line_events(self, message: str, batch: Batch) -> None:
+        """Line-level facts: certificate-status lines (the IBM tool's block, user patterns).
 
-        The message is what follows a record's header, else the whole line; the process line
-        and the IBM tool's keys start it (after whitespace): lineindex finds such lines.
+        The message is what follows a record's header, else the whole line; the IBM tool's
+        keys start it (after whitespace): lineindex finds such lines.
         """
-        text = message.lstrip()
-        if text.startswith(_HEADER_PROCESS_TEXT):
-            m = _PROCESS.search(text)
-            if m:
-                batch.events.append(
-                    ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
-                )
-            return m is not None
-        block = _IBM_BLOCK.match(text)
+        block = IBM_BLOCK.match(message.lstrip())
         if block:
-            self._block_line(block["key"], block["value"], batch)
+            event = self._block.line(block["key"], block["value"])
+            if event is not None:
+                batch.events.append(event)
         for pattern in self.options.certificate_patterns:
             found = pattern.regex.search(message)
             if found:
-                event = _pattern_status(found, pattern.date_format)
+                event = pattern_status(found, pattern.date_format)
                 if event is not None:
                     batch.events.append(event)
-        return False
 
-    def _block_line(self, key: str, value: str, batch: Batch) -> None:
-        """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
-        name = key.split(" ", maxsplit=1)[0]
-        if name == "IssuerDN" and "To" in self._block:
-            self._block = {}
-        self._block[name] = value
-        if name in ("To", "MD5") and "To" in self._block:
-            event = _block_status(self._block)
-            if event is not None:
-                batch.events.append(event)
-            if name == "MD5":
-                self._block = {}
+    def _record_time(self, data: Buffer, start: int, end: int, batch: Batch) -> float | None:
+        """Epoch seconds of the record at `start`; None if unreadable (counted once)."""
+        first = self._first_record
+        if first is not None and first[0] == start:
+            return first[1]
+        header = RECORD_HEADER.match(data, start, end)
+        return None if header is None else self._time(self._decode(header[1]), batch)
 
     def _time(self, text: str, batch: Batch) -> float | None:
         """Epoch seconds of a record's time, learning the file's date order; None if unreadable."""
@@ -414,53 +365,6 @@ class LogParser:
 
 
 _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over all reads
-
-# A header block (a server start) ends the record before it. Its banner line is the same as
-# the one of the "Log file started at" block that opens a file created by rotation, where a
-# record cut by the rotation goes on; so the block's first own line, the process line, is what
-# ends the record: decided on one line, whatever the reads cut between the two.
-_HEADER_PROCESS_LINE = rb"WebSphere Platform "
-_HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
-_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
-
-
-def _next_record(data: Buffer, pos: int, end: int) -> int:
-    """Offset of the next line from `pos` (a line start) that starts a record (or a header
-    block) before `end`, else end."""
-    if RECORD_START.match(data, pos, end) or data.startswith(_HEADER_PROCESS_LINE, pos, end):
-        return pos
-    m = _NEXT_RECORD.search(data, pos, end)
-    return end if m is None else m.start() + 1
-
-
-def _cap_lines(
-    data: Buffer, begin: int, end: int, cap: int, batch: Batch
-) -> tuple[Buffer, int, int]:
-    """The whole lines data[begin:end] with those longer than cap bytes cut to cap, each
-    counted once: (buffer, begin, end), the input itself when no line is too long.
-
-    A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
-    memchr per tile finds them.
-    """
-    tile = max(cap // 2, 1)
-    parts: list[Buffer] = []
-    copied = tile_start = begin
-    while tile_start < end:
-        if data.find(b"\n", tile_start, min(tile_start + tile, end)) >= 0:
-            tile_start += tile
-            continue
-        start = data.rfind(b"\n", begin, tile_start) + 1 or begin
-        line_end = data.find(b"\n", tile_start, end)
-        if line_end - start > cap:
-            parts.append(data[copied : start + cap])
-            copied = line_end
-            batch.long_lines += 1
-        tile_start = line_end + 1
-    if not parts:
-        return data, begin, end
-    parts.append(data[copied:end])
-    joined = b"".join(parts)
-    return joined, 0, len(joined)
 
 
 def _split_by_headers(
@@ -491,63 +395,3 @@ def _split_by_headers(
         stop = headers[number + 1] if number + 1 < len(headers) else end
         batch.header_segments.append(Counter(index.type_counts(start, stop)))
         batch.clfrx_segments.append(clfrx(start, stop))
-
-
-def _message_id(rest: str, severity: str) -> str | None:
-    """The message id of a record: first token, or the third after class and method names.
-
-    System.out/err text (O, R) has no class and method: only its first token can be an id.
-    """
-    if rest.startswith("  "):
-        token = rest.strip().split(" ", 1)[0]
-    elif severity in ("O", "R"):
-        token = rest.split(" ", 1)[0]
-    else:
-        parts = rest.split(" ", 3)
-        token = parts[2] if len(parts) > 2 else ""
-    m = _MESSAGE_ID.match(token)
-    return m["id"] if m else None
-
-
-def _server_word(rest: str) -> str:
-    """The server name in 'WSVR0001I: Server X open for e-business' (informational only)."""
-    m = re.search(r"Server (\S+) ", rest)
-    return m[1] if m else ""
-
-
-def _parse_day(value: str, fmt: str) -> float | None:
-    """A certificate date as epoch seconds (UTC), or None when unreadable."""
-    try:
-        return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
-def _block_status(block: dict[str, str]) -> CertificateStatus | None:
-    """A CertificateStatus from the IBM tool's fields, None when the To date is unreadable."""
-    not_after = _parse_day(block.get("To", ""), "%Y-%m-%d")
-    if not_after is None:
-        return None
-    return CertificateStatus(
-        not_after=not_after,
-        not_before=_parse_day(block.get("From", ""), "%Y-%m-%d"),
-        subject=block.get("SubjectDN", ""),
-        issuer=block.get("IssuerDN", ""),
-        md5=block.get("MD5", "").replace(":", "").lower(),
-    )
-
-
-def _pattern_status(found: re.Match[str], fmt: str) -> CertificateStatus | None:
-    """A CertificateStatus from a user pattern's named groups (not_after is required)."""
-    groups = found.groupdict()
-    not_after = _parse_day(groups.get("not_after") or "", fmt)
-    if not_after is None:
-        return None
-    before = groups.get("not_before")
-    return CertificateStatus(
-        not_after=not_after,
-        not_before=_parse_day(before, fmt) if before else None,
-        subject=groups.get("subject") or "",
-        issuer=groups.get("issuer") or "",
-        md5=(groups.get("md5") or "").replace(":", "").lower(),
-    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from stproxy_monitor.certs.inspection import Status
-from stproxy_monitor.commands.check.rules import Finding, Part, Perf
+from stproxy_monitor.commands.check.rules import Finding, Part
+from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.probe.result import ProbeResult
+from stproxy_monitor.states import Status
 
 
 def probe_part(result: ProbeResult | None, problem: str = "") -> Part:
