@@ -15,13 +15,16 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from stproxy_monitor.config import ParseOptions
+from stproxy_monitor.logs import lineindex
 from stproxy_monitor.logs.parser import LogParser
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.collector import MonitorCollector
 
 # Non-greedy stem: SystemOut_18.04.14_13.03.12.log rotates SystemOut.log, not "SystemOut_18.04.14".
 _ROTATED = re.compile(r"^(?P<stem>.+?)_[0-9._-]+(?P<suffix>\.[^.]+)$")
-READ_BYTES = 4 << 20
+# Bytes of one read: 4 MiB for the C kernel; 2 MiB for numpy, whose temporaries grow with the
+# chunk (three chunks live at a time: one parsed, one waiting, one being read; peak RSS < 64 MiB).
+READ_BYTES = (4 if lineindex.KERNEL == "c" else 2) << 20
 
 
 def group_streams(paths: Iterable[str]) -> dict[str, list[str]]:
