@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 from cryptography import x509
@@ -19,7 +18,7 @@ from stproxy_monitor.errors import CertificateError
 SECONDS_PER_DAY = 86400.0
 
 # Fixed label values of stproxy_apns_certificate_read_errors_total{reason}.
-READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
+READ_ERROR_REASONS = ("missing", "permission", "bad_password", "password_file_missing", "corrupt")
 
 _PEM_MARKER = b"-----BEGIN"
 _OID_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
@@ -27,20 +26,6 @@ _OID_PKCS7_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
 _END_OF_CONTENTS = b"\x00\x00"
 # What cryptography warns (and then does) when a PKCS#12 is BER rather than DER.
 _BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
-
-
-class Status(IntEnum):
-    """Nagios/Icinga plugin states; the integer is the exit status."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-
-# Worst-of order: a certificate we cannot read is worse than one that merely expires soon
-# (we cannot vouch for it), but better than one known to be expired or not yet valid.
-_SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,33 +127,6 @@ def days_left(cert: Expiring, now: float) -> float:
     return (cert.not_after - now) / SECONDS_PER_DAY
 
 
-def status_for(days_left: float, warn_days: float, critical_days: float) -> int:
-    """OK, WARNING below ``warn_days``, CRITICAL below ``critical_days`` (so also once expired)."""
-    if days_left < critical_days:
-        return Status.CRITICAL
-    if days_left < warn_days:
-        return Status.WARNING
-    return Status.OK
-
-
-def certificate_status(
-    info: CertificateInfo, now: float, *, warn_days: float, critical_days: float
-) -> Status:
-    """Status of one certificate at ``now``: a certificate not yet valid is CRITICAL too.
-
-    A not-yet-valid certificate is rejected by APNS exactly like an expired one, so an operator
-    who installed it too early has the same outage.
-    """
-    if now < info.not_before:
-        return Status.CRITICAL
-    return Status(status_for(days_left(info, now), warn_days, critical_days))
-
-
-def worst_status(statuses: Iterable[int]) -> Status:
-    """The worst of ``statuses`` in the order OK < WARNING < UNKNOWN < CRITICAL; OK when empty."""
-    return max((Status(s) for s in statuses), key=_SEVERITY.__getitem__, default=Status.OK)
-
-
 def _load_pem(data: bytes) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(data)
@@ -177,6 +135,10 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
 
 
 def _load_der(data: bytes) -> list[x509.Certificate]:
+    if not data.startswith(b"\x30"):  # every PKCS#12 and DER certificate is an ASN.1 SEQUENCE
+        raise CertificateError(
+            f"not a PKCS#12, PEM or DER certificate: {_what_it_is(data)}", reason="corrupt"
+        )
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
@@ -184,6 +146,20 @@ def _load_der(data: bytes) -> list[x509.Certificate]:
             "not a readable PKCS#12, PEM or DER certificate: damaged or truncated",
             reason="corrupt",
         ) from None
+
+
+def _what_it_is(data: bytes) -> str:
+    """A few words on bytes that are no certificate: empty, text, or something else."""
+    if not data.strip():
+        return "the file is empty"
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text):
+        return "a text file without a -----BEGIN CERTIFICATE----- block"
+    return "binary data that does not begin like one"
 
 
 def _load_pkcs12(
