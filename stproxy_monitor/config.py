@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from stproxy_monitor.probe_config import ProbeConfig, parse_probe
 from stproxy_monitor.validation import Checker, read_yaml
 
 DEFAULT_LISTEN = ":10116"
@@ -37,6 +38,7 @@ _TOP_KEYS = frozenset(
         "failure_window_minutes",
         "stale_minutes",
         "file_events",
+        "probe",
     }
 )
 _LOG_KEYS = frozenset(
@@ -115,6 +117,7 @@ class Config:
     # PKCS#12 trust stores (file or glob, password named as for certificates; default "WebAS")
     truststores: tuple[CertificateConfig, ...] = ()
     expected_topic: str = DEFAULT_EXPECTED_TOPIC  # "" turns the topic check off
+    probe: ProbeConfig | None = None  # no probe: section, no probe
 
 
 def load_config(path: str | Path) -> Config:
@@ -149,6 +152,7 @@ def relative_to(config: Config, base: Path) -> Config:
             replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
             for e in config.truststores
         ),
+        probe=config.probe and config.probe.with_paths(fix),
     )
 
 
@@ -202,6 +206,7 @@ def parse_config(data: object, *, source: str = "config") -> Config:
         check.fail("expected_topic", 'must be a string (a bundle id, or "" for no check)',
                    expected_topic)
         expected_topic = base.expected_topic
+    probe = parse_probe(doc["probe"], check) if "probe" in doc else None
     if {"warn_days", "critical_days"} <= valid and critical_days > warn_days:
         check.problem(
             "critical_days",
@@ -226,6 +231,7 @@ def parse_config(data: object, *, source: str = "config") -> Config:
         profiles=tuple(profiles),
         truststores=tuple(truststores),
         expected_topic=expected_topic.strip(),
+        probe=probe,
     )
 
 

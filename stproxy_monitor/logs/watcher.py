@@ -215,6 +215,14 @@ class LogWatcher:
                 continue
             if catch_up is not None:
                 catch_up.add(event)
+                # one by one at debug level, for whoever reconstructs a life's counts (the soak)
+                log.debug(
+                    "apns_failure",
+                    path=path,
+                    reason=event.reason,
+                    record_time=event.timestamp,
+                    catch_up=True,
+                )
             else:
                 log.warning(
                     "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
