@@ -89,11 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--json", action="store_true", help="JSON output for scripts")
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
-    cert.add_argument(
-        "--expected-topic",
-        default="com.ibm.lotus.sametime",
-        help='the topic the certificate must be for (default %(default)s; "" for no check)',
-    )
+    cert.add_argument("--expected-topic", default="com.ibm.lotus.sametime", help='"": no check')
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
     deploy = sub.add_parser(
