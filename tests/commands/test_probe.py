@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld
+from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld, loopback_only
 
 from stproxy_monitor.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in these tests connects beyond 127.0.0.1."""
+    loopback_only(monkeypatch)
 
 
 @pytest.fixture(scope="module")
