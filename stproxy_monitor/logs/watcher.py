@@ -39,7 +39,7 @@ from stproxy_monitor.logs.positions import (
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.tailer import LogFollower, Opener, open_shared
 
-log = structlog.get_logger("stproxy_monitor.logs.watcher")
+log = structlog.get_logger(__name__)
 _GLOB_CHARS = frozenset("*?[")
 
 

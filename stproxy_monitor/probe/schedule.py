@@ -23,7 +23,7 @@ MIN_INTERVAL = 300.0
 DEFAULT_INTERVAL = 3600.0
 FIRST_DELAY = 3.0
 
-log = structlog.get_logger("stproxy_monitor.probe")
+log = structlog.get_logger(__name__)
 Wait = Callable[[threading.Event, float], bool]
 SpecSource = Callable[[], ProbeSpec]
 

@@ -24,7 +24,7 @@ from stproxy_monitor.web.tls import build_ssl_context
 
 __all__ = ["PLAIN_HTTP", "BasicAuth", "WebConfigWatcher", "WebSecurity", "build_ssl_context"]
 
-log = structlog.get_logger("stproxy_monitor.web")
+log = structlog.get_logger(__name__)
 
 MAX_AUTHORIZATION_CHARS = 1024
 # Unknown users are checked against this fixed cost-10 hash (of a password nobody is given), as
