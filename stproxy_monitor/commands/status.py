@@ -17,6 +17,7 @@ from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.commands.problems import problems_of
 from stproxy_monitor.logs.state import FileTotals, ServerTotals, Snapshot
 from stproxy_monitor.metrics.certificates import CertificateRow, log_certificate_rows
+from stproxy_monitor.paths import is_glob
 from stproxy_monitor.states import Status, state_rank, worst_status
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -29,7 +30,6 @@ from stproxy_monitor.web.facts import (
     StatusFacts,
 )
 
-_GLOB = re.compile(r"[*?[]")
 _RDN_SEPARATOR = re.compile(r"(?<!\\),")
 # Attribute types that open a DN written least specific first (X.500 order, as Java prints it).
 _BROAD_FIRST = frozenset({"C", "DC", "O", "L", "ST"})
@@ -85,7 +85,7 @@ def unmatched(patterns: Iterable[str], paths: Iterable[str]) -> list[str]:
     return [
         pattern
         for pattern in patterns
-        if _GLOB.search(pattern) and not any(fnmatch.fnmatchcase(p, pattern) for p in known)
+        if is_glob(pattern) and not any(fnmatch.fnmatchcase(p, pattern) for p in known)
     ]
 
 

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Fixed label values: never free log text in a label.
-REASONS = (
-    "connection_refused",
-    "timed_out",
-    "unknown_host",
-    "handshake_failed",
-    "certificate_rejected",
-    "other",
-)
-SEVERITIES = ("F", "E", "W", "A", "I", "C", "D", "O", "R", "Z")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApnsFailure:
