@@ -21,6 +21,7 @@ class ServerLifecycle:
     state: str  # "started" | "stopping" | "stopped"
     server: str
     timestamp: float
+    timestamp_parsed: bool = True  # False: the time could not be read, timestamp is the read's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -277,6 +277,7 @@ class LogParser:
                     state=state,
                     server=server_word(rest),
                     timestamp=now if when is None else when,
+                    timestamp_parsed=when is not None,
                 )
             )
         return line_end + 1

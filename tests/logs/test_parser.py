@@ -606,7 +606,9 @@ def test_unreadable_timestamp_of_lifecycle_uses_now() -> None:
     """A server start with an unreadable time is still a start, at the read time."""
     data = lines(record("WSVR0001I: Server s open for e-business", sev="A", stamp="garbage"))
     batch = parse_all(data, now=NOW)
-    assert batch.events == [ServerLifecycle(state="started", server="s", timestamp=NOW)]
+    assert batch.events == [
+        ServerLifecycle(state="started", server="s", timestamp=NOW, timestamp_parsed=False)
+    ]
     assert batch.unparsed_timestamps == 1
 
 
