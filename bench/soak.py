@@ -497,7 +497,17 @@ class Daemon:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.workdir / f"life{self.lives}.log", "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(self.config)],
+                # --log-level debug: failures of a catch-up are logged one by one at debug only
+                [
+                    sys.executable,
+                    "-m",
+                    "stproxy_monitor",
+                    "run",
+                    "-c",
+                    str(self.config),
+                    "--log-level",
+                    "debug",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=self.workdir,

@@ -20,7 +20,7 @@ from stproxy_monitor.errors import CertificateError
 SECONDS_PER_DAY = 86400.0
 
 # Fixed label values of stproxy_apns_certificate_read_errors_total{reason}.
-READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
+READ_ERROR_REASONS = ("missing", "permission", "bad_password", "password_file_missing", "corrupt")
 
 _PEM_MARKER = b"-----BEGIN"
 _OID_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
@@ -137,6 +137,10 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
 
 
 def _load_der(data: bytes) -> list[x509.Certificate]:
+    if not data.startswith(b"\x30"):  # every PKCS#12 and DER certificate is an ASN.1 SEQUENCE
+        raise CertificateError(
+            f"not a PKCS#12, PEM or DER certificate: {_what_it_is(data)}", reason="corrupt"
+        )
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
@@ -144,6 +148,20 @@ def _load_der(data: bytes) -> list[x509.Certificate]:
             "not a readable PKCS#12, PEM or DER certificate: damaged or truncated",
             reason="corrupt",
         ) from None
+
+
+def _what_it_is(data: bytes) -> str:
+    """A few words on bytes that are no certificate: empty, text, or something else."""
+    if not data.strip():
+        return "the file is empty"
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text):
+        return "a text file without a -----BEGIN CERTIFICATE----- block"
+    return "binary data that does not begin like one"
 
 
 def _load_pkcs12(

@@ -119,6 +119,15 @@ class Service:
         """The port actually bound (useful with :0)."""
         return int(self.http.server_address[1])
 
+    @property
+    def url(self) -> str:
+        """The status page's address (localhost when listening on every address)."""
+        host = split_listen(self.config.listen)[0]
+        host = "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        host = f"[{host}]" if ":" in host else host
+        tls = self.web is not None and self.web.current().ssl_context is not None
+        return f"{'https' if tls else 'http'}://{host}:{self.port}/"
+
     def start(self) -> None:
         """Start the tailer and HTTP threads."""
         self._thread = threading.Thread(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from stproxy_monitor.config import ParseOptions
 from stproxy_monitor.logs.parser import LogParser
+from stproxy_monitor.logs.sniff import SNIFF_BYTES, not_a_log
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.collector import MonitorCollector
 
@@ -88,3 +92,68 @@ def render(state: State, *, fmt: str, clock: Callable[[], float]) -> str:
         for s in family.samples
     ]
     return json.dumps(samples, indent=1, sort_keys=True) + "\n"
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` so that a reader sees the old file or the new one, never half.
+
+    A temporary file in the same directory (same file system) is written, synced, made readable
+    by others (node_exporter runs as its own user) and renamed over `path`. Raises OSError.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # metrics, meant to be read by node_exporter
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def not_logs(
+    paths: Sequence[str], options_for: Callable[[str], tuple[ParseOptions, str | None]]
+) -> list[str]:
+    """A problem for each regular file that cannot be a WebSphere log (see logs.sniff).
+
+    Files with configured certificate patterns are read in their own format: not judged.
+    """
+    problems = []
+    for path in paths:
+        if not os.path.isfile(path) or options_for(path)[0].certificate_patterns:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                reason = not_a_log(handle.read(SNIFF_BYTES))
+        except OSError as exc:
+            reason = f"cannot read it: {exc.strerror or exc}"
+        if reason:
+            problems.append(
+                f"{path}: not a WebSphere log: {reason} "
+                "(give a SystemOut.log, its rotated files or a CurrentStatus.log)"
+            )
+    return problems
+
+
+def write_output(
+    text: str, output: str | None, *, out: TextIO, err: TextIO, textfile: bool = True
+) -> list[str]:
+    """`text` to stdout, or atomically to `output`; the problems (empty when written).
+
+    An exposition (``textfile``) under a name node_exporter's textfile collector would skip (not
+    *.prom) is written, with a note.
+    """
+    if output is None:
+        out.write(text)
+        return []
+    try:
+        write_atomically(output, text)
+    except OSError as exc:
+        return [f"--output {output}: cannot write: {exc.strerror or exc}"]
+    if textfile and not output.endswith(".prom"):
+        print(f"stproxy-monitor: note: node_exporter reads *.prom files only ({output})", file=err)
+    return []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Fixed label values of stproxy_websphere_ssl_handshake_failures_total{target}.
+HANDSHAKE_TARGETS = ("apns", "other")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApnsFailure:
@@ -51,4 +54,29 @@ class HpelDetected:
     path: str
 
 
-Event = ApnsFailure | ServerLifecycle | ProcessHeader | CertificateStatus | HpelDetected
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SslHandshakeFailure:
+    """A CWPKI0022E record: WebSphere did not trust the certificate a server sent.
+
+    ``target`` is "apns" when the host in the record is under push.apple.com, else "other".
+    """
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyEndpoint:
+    """A record names the retired binary APNs API (gateway or feedback ... push.apple.com)."""
+
+    host: str
+
+
+Event = (
+    ApnsFailure
+    | ServerLifecycle
+    | ProcessHeader
+    | CertificateStatus
+    | HpelDetected
+    | SslHandshakeFailure
+    | LegacyEndpoint
+)

@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 
 from stproxy_monitor.config import ParseOptions
 from stproxy_monitor.logs.certstatus import IBM_BLOCK, IbmBlock, pattern_status
+from stproxy_monitor.logs.endpoints import (
+    HANDSHAKE_MESSAGE_ID,
+    HANDSHAKE_SEVERITY,
+    handshake_events,
+    handshake_record_starts,
+    legacy_events,
+)
 from stproxy_monitor.logs.events import ApnsFailure, Event, ServerLifecycle
 from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks
 from stproxy_monitor.logs.lineindex import LineIndex, cap_lines, index_lines
@@ -191,8 +198,9 @@ class LogParser:
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
         lines = (index.line_starts if every_line else index.candidates).tolist()
-        if process:  # a block's process line need not be a candidate
-            lines = sorted({*lines, *process})
+        handshakes = [] if every_line else handshake_record_starts(index, data, end)
+        if process or handshakes:  # neither need be a kernel's candidate
+            lines = sorted({*lines, *process, *handshakes})
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
         for start in lines:
@@ -254,6 +262,8 @@ class LogParser:
             return line_end + 1
         if found.startswith("CLFRX"):
             clfrx.append((header.start(), found[-1]))
+        if found == HANDSHAKE_MESSAGE_ID and severity == HANDSHAKE_SEVERITY:
+            batch.events.extend(handshake_events(rest))
         if found == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
@@ -287,7 +297,9 @@ class LogParser:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        reason = classify_reason("\n".join(pending.lines))
+        text = "\n".join(pending.lines)
+        reason = classify_reason(text)
+        batch.events.extend(legacy_events(text))
         when = pending.timestamp
         batch.events.append(
             ApnsFailure(

@@ -212,6 +212,14 @@ class LogWatcher:
                 continue
             if catch_up is not None:
                 catch_up.add(event)
+                # one by one at debug level, for whoever reconstructs a life's counts (the soak)
+                log.debug(
+                    "apns_failure",
+                    path=path,
+                    reason=event.reason,
+                    record_time=event.timestamp,
+                    catch_up=True,
+                )
             else:
                 log.warning(
                     "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
@@ -315,6 +323,7 @@ class LogWatcher:
                 stopped=rec.stopped,
                 running=rec.running,
                 last_failure=rec.last_failure,
+                legacy_endpoint=rec.legacy_endpoint,
             )
         log.info("positions_loaded", path=self._store.path, files=len(self._saved.files))
 
@@ -340,7 +349,11 @@ class LogWatcher:
                 files[path] = record
         servers = {
             name: ServerRecord(
-                started=t.started, stopped=t.stopped, running=t.running, last_failure=t.last_failure
+                started=t.started,
+                stopped=t.stopped,
+                running=t.running,
+                last_failure=t.last_failure,
+                legacy_endpoint=t.legacy_endpoint,
             )
             for name, t in snapshot.servers.items()
         }
