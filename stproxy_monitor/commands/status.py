@@ -144,19 +144,7 @@ def _file(
 
 
 def _log_file(row: CertificateRow, label: str, inputs: StatusInputs) -> CertificateFile:
-    info = CertificateInfo(
-        subject=row.subject,
-        issuer=row.issuer,
-        serial=row.serial,
-        not_before=row.not_before if row.not_before is not None else float("-inf"),
-        not_after=row.not_after,
-        sha256=row.sha256,
-        sha1="",
-        md5="",
-        is_leaf=True,
-        position=0,
-    )
-    fact = replace(_certificate(info, inputs), environment="")  # a log block does not say
+    fact = replace(_certificate(row.as_info(), inputs), environment="")  # a log block does not say
     return CertificateFile(
         source="log",
         path=row.path,
