@@ -13,8 +13,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
 
-from stproxy_monitor.certs import apple
-from stproxy_monitor.certs.pfx import PfxFormatError, pfx_layout
 from stproxy_monitor.errors import CertificateError
 
 SECONDS_PER_DAY = 86400.0
@@ -189,6 +187,10 @@ def _load_pkcs12(
 
 def _pkcs12_facts(data: bytes, *, has_key: bool, key_matches: bool | None) -> FileFacts:
     """The facts of an opened PKCS#12; its encryption stays unknown if pyasn1 cannot read it."""
+    # pyasn1's modules take longer to import than the rest of a `cert` run: only when needed
+    # (`scan`, which imports this wing for the log's certificate blocks, never opens a PKCS#12)
+    from stproxy_monitor.certs.pfx import PfxFormatError, pfx_layout  # noqa: PLC0415
+
     try:
         layout = pfx_layout(data)
     except PfxFormatError:
@@ -286,6 +288,8 @@ def _unique(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
 
 
 def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> CertificateInfo:
+    from stproxy_monitor.certs import apple  # noqa: PLC0415 - pyasn1, only for a certificate
+
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 
+from stproxy_monitor.certs.facts import ADVICE, CRITICAL_PROBLEMS
 from stproxy_monitor.states import Status, state_rank
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -36,10 +37,6 @@ PROBE_STATES = {
     "apns_unavailable": Status.UNKNOWN,
     "other": Status.UNKNOWN,
 }
-# Certificate problems of the contract that make a certificate CRITICAL (the others WARNING).
-CRITICAL_CERTIFICATE_PROBLEMS = frozenset(
-    {"no_private_key", "key_mismatch", "sandbox_only", "topic_mismatch"}
-)
 
 
 def problems_of(
@@ -113,12 +110,12 @@ def _certificate_problems(file: CertificateFile) -> Iterator[Problem]:
         if cert.state != Status.OK:
             yield _validity_problem(file, cert, key, where)
         for problem in cert.problems:
-            critical = problem in CRITICAL_CERTIFICATE_PROBLEMS
+            critical = problem in CRITICAL_PROBLEMS
             yield _problem(
                 "certificate_problem",
                 Status.CRITICAL if critical else Status.WARNING,
                 f"{key}:{problem}",
-                f"{file.short_path}: {problem.replace('_', ' ')}",
+                f"{file.short_path}: {problem}: {ADVICE.get(problem, '')}",
                 problem=problem,
                 serial=cert.serial,
                 **where,

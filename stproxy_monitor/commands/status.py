@@ -174,7 +174,7 @@ def _certificate(info: CertificateInfo, inputs: StatusInputs) -> CertificateFact
         validity=validity(info, now),
         chain=not info.is_leaf,
         not_yet_valid=now < info.not_before,
-        environment=info.environment,
+        environment=info.environment if info.is_leaf else "",  # a CA has none to speak of
         topic=info.uid or attribute(subject, "UID"),
     )
 
