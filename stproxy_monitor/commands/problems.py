@@ -25,19 +25,6 @@ from stproxy_monitor.web.facts import (
     StatusFacts,
 )
 
-# The probe's results (CONTRACT.md) and the state each one means.
-PROBE_STATES = {
-    "accepted": Status.OK,
-    "certificate_rejected": Status.CRITICAL,
-    "wrong_environment": Status.CRITICAL,
-    "topic_rejected": Status.CRITICAL,
-    "server_untrusted": Status.CRITICAL,
-    "unreachable": Status.UNKNOWN,
-    "timed_out": Status.UNKNOWN,
-    "apns_unavailable": Status.UNKNOWN,
-    "other": Status.UNKNOWN,
-}
-
 
 def problems_of(
     facts: StatusFacts,

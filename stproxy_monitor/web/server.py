@@ -50,7 +50,7 @@ __all__ = [
     "serve_in_thread",
 ]
 
-log = structlog.get_logger("stproxy_monitor.http")
+log = structlog.get_logger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
