@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TextIO
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.config import Config
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.paths import is_glob
 from stproxy_monitor.probe.client import OnStep, ProbeSpec, run_probe
 from stproxy_monitor.probe.proxy import parse_proxy
 from stproxy_monitor.probe.result import ProbeResult, Step
@@ -28,7 +28,6 @@ from stproxy_monitor.probe_config import (
 )
 
 Runner = Callable[..., ProbeResult]
-_GLOB = re.compile(r"[*?[]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +143,7 @@ def daemon_probe(config: Config) -> Callable[[], ProbeSpec]:
     """What the daemon probes with, checked now (ConfigError), a certificate glob expanded at
     each probe (its first match; the pattern itself when nothing matches: the probe says so)."""
     spec = build_spec(ProbeFlags(), probe_defaults(config))
-    if not _GLOB.search(spec.certificate):
+    if not is_glob(spec.certificate):
         return lambda: spec
     return lambda: first_match(spec)
 
