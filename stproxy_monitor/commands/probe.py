@@ -150,7 +150,7 @@ def daemon_probe(config: Config) -> Callable[[], ProbeSpec]:
 
 def first_match(spec: ProbeSpec) -> ProbeSpec:
     """The spec with a certificate glob replaced by its first match (unchanged without one)."""
-    if not _GLOB.search(spec.certificate):
+    if not is_glob(spec.certificate):
         return spec
     matches = sorted(glob.glob(spec.certificate))
     return replace(spec, certificate=matches[0]) if matches else spec
