@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
 import re
 import threading
@@ -12,27 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from stproxy_monitor.certs.inspection import CertificateInfo, inspect_certificates
 from stproxy_monitor.errors import CertificateError
+from stproxy_monitor.paths import FileStat, expand_glob, is_glob, stat_key
 
 CERTIFICATE_FILE_NAME = "apns-prod.pkcs12"
-_GLOB_MAGIC = re.compile(r"[*?[]")
 _PATH_SEPARATORS = re.compile(r"[\\/]")
-
-
-class FileStat(Protocol):
-    """The part of ``os.stat_result`` the cache uses; fakes in tests provide just this."""
-
-    @property
-    def st_dev(self) -> int: ...
-    @property
-    def st_ino(self) -> int: ...
-    @property
-    def st_size(self) -> int: ...
-    @property
-    def st_mtime_ns(self) -> int: ...
 
 
 ReadBytes = Callable[[Path], bytes]
@@ -48,13 +34,8 @@ def _stat_file(path: Path) -> FileStat:
     return path.stat()
 
 
-def _expand_glob(pattern: str) -> list[str]:
-    # Path.glob takes no absolute patterns, and configured globs are absolute.
-    return sorted(glob.glob(pattern, recursive=True))
-
-
 class ListingKeyedGlob:
-    """_expand_glob, computed from one listing of the directory and kept while it lists the same.
+    """paths.expand_glob, from one listing of the directory, kept while it lists the same.
 
     For patterns with magic in the last component alone (not ``**``), glob lists that one
     directory, drops hidden names unless the pattern is hidden too, filters the rest with fnmatch
@@ -68,11 +49,11 @@ class ListingKeyedGlob:
     def __call__(self, pattern: str) -> list[str]:
         """The sorted matches of `pattern`."""
         directory, last = os.path.split(pattern)
-        if not directory or _GLOB_MAGIC.search(directory) or "**" in last:
-            return _expand_glob(pattern)
+        if not directory or is_glob(directory) or "**" in last:
+            return expand_glob(pattern)
         names = _names(directory)
         if names is None:
-            return _expand_glob(pattern)
+            return expand_glob(pattern)
         kept = self._last.get(pattern)
         if kept is None or kept[0] != names:
             visible = names if last.startswith(".") else [n for n in names if n[:1] != "."]
@@ -317,7 +298,7 @@ class CertificateCache:
         """(path, source, came from a glob) for every configured path, first source wins."""
         found: dict[str, tuple[str, CertificateSource, bool]] = {}
         for source in self._sources:
-            if _GLOB_MAGIC.search(source.path):
+            if is_glob(source.path):
                 for match in self._expand_glob(source.path):
                     found.setdefault(match, (match, source, True))
             else:
@@ -337,7 +318,7 @@ class CertificateCache:
             return ("missing",)
         except OSError as exc:
             return ("error", exc.errno)
-        return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return ("file", *stat_key(st))
 
     def _password_identity(self, password: PasswordSource | None) -> object:
         if password is None:

@@ -13,17 +13,17 @@ to what was read; :func:`render` writes their verdict as plugin output::
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
 from stproxy_monitor.commands.check.failures import FailureLog, bounded
+from stproxy_monitor.commands.check.probe import probe_part
 from stproxy_monitor.commands.check.rules import (
     Finding,
     Limits,
@@ -36,21 +36,20 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
+from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
+from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.paths import expand_glob, is_glob
+from stproxy_monitor.probe.client import run_probe
 from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
-_GLOB = re.compile(r"[*?[]")
 _SPACES = re.compile(r"\s+")
 
 ExpandGlob = Callable[[str], list[str]]
-
-
-def _expand_glob(pattern: str) -> list[str]:
-    return sorted(glob.glob(pattern, recursive=True))
 
 
 def check_command(
@@ -59,7 +58,7 @@ def check_command(
     now: float,
     environ: Mapping[str, str],
     out: TextIO,
-    expand: ExpandGlob = _expand_glob,
+    expand: ExpandGlob = expand_glob,
 ) -> int:
     """Check everything ``config`` names at ``now``; write the plugin output, return 0-3.
 
@@ -101,6 +100,8 @@ def evaluate(observed: Observations, *, now: float, limits: Limits) -> Verdict:
         )
         parts.insert(0, failures)
         parts.append(log_part(observed.streams, observed.log_problem, now=now, limits=limits))
+    if "probe" in observed.configured:
+        parts.insert(0, probe_part(observed.probe, observed.probe_problem))
     parts.append(_configuration_part(observed))
     findings = [finding for part in parts for finding in part.findings]
     return Verdict(
@@ -170,16 +171,29 @@ def observe(
         streams=logs.streams,
         log_problem=logs.problem,
         unmatched=tuple(
-            c.path for c in config.certificates if _GLOB.search(c.path) and not expand(c.path)
+            c.path for c in config.certificates if is_glob(c.path) and not expand(c.path)
         ),
         configured=configured_sections(config),
+        **_probe_once(config, environ),
     )
+
+
+def _probe_once(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
+    """One probe when the config has a probe: section (Observations' probe fields)."""
+    if config.probe is None:
+        return {}
+    try:
+        spec = daemon_probe(config)()
+    except ConfigError as exc:
+        return {"probe_problem": "; ".join(exc.problems)}
+    return {"probe": run_probe(spec, environ=environ)}
 
 
 def configured_sections(config: Config) -> frozenset[str]:
     """Which of "logs", "certificates", "profiles" the config fills."""
     sections = {"logs": config.logs, "certificates": config.certificates}
     sections["profiles"] = config.profiles
+    sections["probe"] = () if config.probe is None else (config.probe,)
     return frozenset(name for name, entries in sections.items() if entries)
 
 
@@ -209,7 +223,7 @@ def log_files(
     files: dict[str, LogConfig] = {}
     absent: list[str] = []
     for entry in entries:
-        paths = expand(entry.path) if _GLOB.search(entry.path) else [entry.path]
+        paths = expand(entry.path) if is_glob(entry.path) else [entry.path]
         found = [path for path in paths if os.path.isfile(path)]
         if not found:
             absent.append(entry.path)
