@@ -145,12 +145,15 @@ def daemon_probe(config: Config) -> Callable[[], ProbeSpec]:
     spec = build_spec(ProbeFlags(), probe_defaults(config))
     if not is_glob(spec.certificate):
         return lambda: spec
+    return lambda: first_match(spec)
 
-    def expanded() -> ProbeSpec:
-        matches = sorted(glob.glob(spec.certificate))
-        return replace(spec, certificate=matches[0]) if matches else spec
 
-    return expanded
+def first_match(spec: ProbeSpec) -> ProbeSpec:
+    """The spec with a certificate glob replaced by its first match (unchanged without one)."""
+    if not is_glob(spec.certificate):
+        return spec
+    matches = sorted(glob.glob(spec.certificate))
+    return replace(spec, certificate=matches[0]) if matches else spec
 
 
 def _password(flags: ProbeFlags, base: ProbeDefaults) -> PasswordSource | None:
@@ -179,7 +182,7 @@ def probe_command(
         out.flush()
 
     on_step: OnStep | None = None if as_json else show
-    result: ProbeResult = run(spec, environ=environ, on_step=on_step)
+    result: ProbeResult = run(first_match(spec), environ=environ, on_step=on_step)
     if as_json:
         json.dump(result.as_json(), out, indent=2)
         out.write("\n")
