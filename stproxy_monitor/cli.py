@@ -221,7 +221,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     configure_logging(level=args.log_level, stream=err)
     from stproxy_monitor.commands.run import Service  # noqa: PLC0415 - keeps `scan` light
 
-    log = structlog.get_logger("stproxy_monitor")
+    log = structlog.get_logger(__name__)
 
     def reload_config() -> Config:
         return config_from_args(args)

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -450,3 +451,16 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+def loopback_only(monkeypatch: Any) -> None:
+    """Make any connection of this process to an address beyond the loopback fail the test."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"a test tried to connect beyond the loopback: {address!r}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)

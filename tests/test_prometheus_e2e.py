@@ -53,7 +53,7 @@ from support import (
     stop_process,
 )
 
-from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.reasons import REASONS
 
 pytestmark = pytest.mark.e2e
 

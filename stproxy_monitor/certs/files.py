@@ -10,27 +10,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from stproxy_monitor.certs.globs import GLOB_MAGIC, ListingKeyedGlob
+from stproxy_monitor.certs.globs import ListingKeyedGlob
 from stproxy_monitor.certs.inspection import CertificateInfo, Inspection, inspect_file
 from stproxy_monitor.errors import CertificateError
+from stproxy_monitor.paths import FileStat, is_glob, stat_key
 
 CERTIFICATE_FILE_NAME = "apns-prod.pkcs12"
 _PATH_SEPARATORS = re.compile(r"[\\/]")
-
-
-class FileStat(Protocol):
-    """The part of ``os.stat_result`` the cache uses; fakes in tests provide just this."""
-
-    @property
-    def st_dev(self) -> int: ...
-    @property
-    def st_ino(self) -> int: ...
-    @property
-    def st_size(self) -> int: ...
-    @property
-    def st_mtime_ns(self) -> int: ...
 
 
 ReadBytes = Callable[[Path], bytes]
@@ -310,7 +298,7 @@ class CertificateCache:
         """(path, source, came from a glob) for every configured path, first source wins."""
         found: dict[str, tuple[str, CertificateSource, bool]] = {}
         for source in self._sources:
-            if GLOB_MAGIC.search(source.path):
+            if is_glob(source.path):
                 for match in self._expand_glob(source.path):
                     found.setdefault(match, (match, source, True))
             else:
@@ -330,7 +318,7 @@ class CertificateCache:
             return ("missing",)
         except OSError as exc:
             return ("error", exc.errno)
-        return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return ("file", *stat_key(st))
 
     def _password_identity(self, password: PasswordSource | None) -> object:
         if password is None:

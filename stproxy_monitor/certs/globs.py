@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
-import re
 
-GLOB_MAGIC = re.compile(r"[*?[]")
-
-
-def _expand_glob(pattern: str) -> list[str]:
-    # Path.glob takes no absolute patterns, and configured globs are absolute.
-    return sorted(glob.glob(pattern, recursive=True))
+from stproxy_monitor.paths import expand_glob, is_glob
 
 
 class ListingKeyedGlob:
-    """_expand_glob, computed from one listing of the directory and kept while it lists the same.
+    """paths.expand_glob, from one listing of the directory, kept while it lists the same.
 
     For patterns with magic in the last component alone (not ``**``), glob lists that one
     directory, drops hidden names unless the pattern is hidden too, filters the rest with fnmatch
@@ -30,11 +23,11 @@ class ListingKeyedGlob:
     def __call__(self, pattern: str) -> list[str]:
         """The sorted matches of `pattern`."""
         directory, last = os.path.split(pattern)
-        if not directory or GLOB_MAGIC.search(directory) or "**" in last:
-            return _expand_glob(pattern)
+        if not directory or is_glob(directory) or "**" in last:
+            return expand_glob(pattern)
         names = _names(directory)
         if names is None:
-            return _expand_glob(pattern)
+            return expand_glob(pattern)
         kept = self._last.get(pattern)
         if kept is None or kept[0] != names:
             visible = names if last.startswith(".") else [n for n in names if n[:1] != "."]

@@ -36,6 +36,7 @@ from stproxy_monitor.certs.truststore import (
 )
 from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC, CertificateConfig, ProfileConfig
 from stproxy_monitor.logs.state import Snapshot
+from stproxy_monitor.paths import StatKey, is_glob, stat_key
 
 PROFILE_GLOB = os.path.join("config", "cells", "*", "nodes", "*", "apns-prod.pkcs12")
 
@@ -67,12 +68,11 @@ class _StatKeyedReader:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[tuple[int, int, int, int], bytes]] = {}
+        self._cache: dict[Path, tuple[StatKey, bytes]] = {}
 
     def __call__(self, path: Path) -> bytes:
         """The bytes of `path` (cached while device, inode, size and mtime stay the same)."""
-        st = path.stat()
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = stat_key(path.stat())
         with self._lock:
             hit = self._cache.get(path)
             if hit is not None and hit[0] == key:
@@ -189,9 +189,7 @@ class CertificateMonitor:
             specs=specs,
             read=self._read_bytes or _StatKeyedReader(),
             single_file=(
-                len(certificates) == 1
-                and not profiles
-                and not any(ch in certificates[0].path for ch in "*?[")
+                len(certificates) == 1 and not profiles and not is_glob(certificates[0].path)
             ),
         )
 

@@ -31,7 +31,7 @@ from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
 from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, serve_in_thread
 from stproxy_monitor.web.status import status_page
 
-log = structlog.get_logger("stproxy_monitor.commands.run")
+log = structlog.get_logger(__name__)
 
 
 class Service:

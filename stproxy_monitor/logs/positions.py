@@ -16,7 +16,7 @@ import structlog
 from stproxy_monitor.logs.events import CertificateStatus
 from stproxy_monitor.logs.tailer import Cursor, FileIdentity
 
-log = structlog.get_logger("stproxy_monitor.logs.positions")
+log = structlog.get_logger(__name__)
 FORMAT_VERSION = 1
 
 

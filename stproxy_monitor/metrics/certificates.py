@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from stproxy_monitor.certs.apple import uid_from_dn
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import CertificateSnapshot
-from stproxy_monitor.certs.inspection import READ_ERROR_REASONS, days_left
+from stproxy_monitor.certs.inspection import READ_ERROR_REASONS, CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateMonitor, CertificateReading
 from stproxy_monitor.certs.truststore import TrustStoreReading
 from stproxy_monitor.logs.state import Snapshot
@@ -42,6 +42,21 @@ class CertificateRow:
     not_after: float
     environment: str = "unknown"  # production, sandbox, both or unknown (certs.apple)
     topic: str = ""  # the subject's UID
+
+    def as_info(self) -> CertificateInfo:
+        """The row as a CertificateInfo: a log's block has no fingerprints, maybe no start."""
+        return CertificateInfo(
+            subject=self.subject,
+            issuer=self.issuer,
+            serial=self.serial,
+            not_before=self.not_before if self.not_before is not None else float("-inf"),
+            not_after=self.not_after,
+            sha256=self.sha256,
+            sha1="",
+            md5="",
+            is_leaf=True,
+            position=0,
+        )
 
 
 class CertificateFamilies:

@@ -26,24 +26,8 @@ def certificate_rows(
 ) -> list[tuple[str, CertificateInfo]]:
     """(path, certificate) of every certificate file entry and every log certificate block."""
     rows = [(entry.path, entry.info) for entry in entries]
-    rows.extend((row.path, _log_info(row)) for row in log_rows)
+    rows.extend((row.path, row.as_info()) for row in log_rows)
     return rows
-
-
-def _log_info(row: CertificateRow) -> CertificateInfo:
-    """A certificate-status block of a log as a CertificateInfo (it has no fingerprints)."""
-    return CertificateInfo(
-        subject=row.subject,
-        issuer=row.issuer,
-        serial=row.serial,
-        not_before=row.not_before if row.not_before is not None else float("-inf"),
-        not_after=row.not_after,
-        sha256=row.sha256,
-        sha1="",
-        md5="",
-        is_leaf=True,
-        position=0,
-    )
 
 
 def certificate_part(

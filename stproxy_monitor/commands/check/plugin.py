@@ -13,7 +13,6 @@ to what was read; :func:`render` writes their verdict as plugin output::
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -43,19 +42,15 @@ from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.paths import expand_glob, is_glob
 from stproxy_monitor.probe.client import run_probe
 from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
-_GLOB = re.compile(r"[*?[]")
 _SPACES = re.compile(r"\s+")
 
 ExpandGlob = Callable[[str], list[str]]
-
-
-def _expand_glob(pattern: str) -> list[str]:
-    return sorted(glob.glob(pattern, recursive=True))
 
 
 def check_command(
@@ -64,7 +59,7 @@ def check_command(
     now: float,
     environ: Mapping[str, str],
     out: TextIO,
-    expand: ExpandGlob = _expand_glob,
+    expand: ExpandGlob = expand_glob,
 ) -> int:
     """Check everything ``config`` names at ``now``; write the plugin output, return 0-3.
 
@@ -189,7 +184,7 @@ def observe(
         streams=logs.streams,
         log_problem=logs.problem,
         unmatched=tuple(
-            c.path for c in config.certificates if _GLOB.search(c.path) and not expand(c.path)
+            c.path for c in config.certificates if is_glob(c.path) and not expand(c.path)
         ),
         configured=configured_sections(config),
         **_probe_once(config, environ),
@@ -242,7 +237,7 @@ def log_files(
     files: dict[str, LogConfig] = {}
     absent: list[str] = []
     for entry in entries:
-        paths = expand(entry.path) if _GLOB.search(entry.path) else [entry.path]
+        paths = expand(entry.path) if is_glob(entry.path) else [entry.path]
         found = [path for path in paths if os.path.isfile(path)]
         if not found:
             absent.append(entry.path)
