@@ -3,26 +3,25 @@
 cryptography opens a PKCS#12 but does not say how it was encrypted, and that decides whether
 an old Java can read it: OpenSSL 3 writes PBES2/AES-256-CBC by default, which Java 8 before
 8u301 and IBM Java 7 cannot read (DOMAIN.md, "APNs today"). The envelope names the algorithm of
-every encrypted container and every shrouded key bag in clear, so it is parsed here with pyasn1
-and pyasn1-modules' RFC 7292 / RFC 5652 / RFC 8018 types (BER as well as DER). Pure: bytes in,
-a frozen description out.
+every encrypted container and every shrouded key bag in clear, so it is parsed here with pyasn1's
+BER decoder (BER as well as DER) and the few RFC 7292 / RFC 5652 / RFC 8018 types it needs
+(certs.pfx_asn1: pyasn1-modules' full schemas cost more to import than the rest of `cert`).
+Pure: bytes in, a frozen description out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from pyasn1.codec.ber import decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
-from pyasn1_modules import rfc5652, rfc7292, rfc8018
 
-_DATA = rfc5652.id_data
-_SIGNED_DATA = rfc5652.id_signedData
-_ENCRYPTED_DATA = rfc5652.id_encryptedData
-_ENVELOPED_DATA = rfc5652.id_envelopedData
+from stproxy_monitor.certs import pfx_asn1 as asn1
 
-_PBES2 = rfc8018.id_PBES2
+# The types and OIDs are looked up in ``asn1`` when used (not bound here), so that the test's
+# oracle can run this same walk over pyasn1-modules' full schemas (tests/certs/test_pfx_oracle).
 _NAMES = {
     "1.2.840.113549.1.12.1.1": "pbeWithSHAAnd128BitRC4",
     "1.2.840.113549.1.12.1.2": "pbeWithSHAAnd40BitRC4",
@@ -86,7 +85,7 @@ class PfxLayout:
 def pfx_layout(data: bytes) -> PfxLayout:
     """The protection of each part of the PKCS#12 ``data``; PfxFormatError when unreadable."""
     try:
-        pfx, _ = decoder.decode(data, asn1Spec=rfc7292.PFX())
+        pfx, _ = decoder.decode(data, asn1Spec=asn1.PFX())
         safe = _authenticated_safe(pfx["authSafe"])
         collected = _Collected()
         for content_info in safe:
@@ -114,59 +113,57 @@ class _Collected:
         self.containers, self.keys, self.plain_keys = [], [], 0
 
 
-def _authenticated_safe(auth_safe: rfc5652.ContentInfo) -> rfc7292.AuthenticatedSafe:
+def _authenticated_safe(auth_safe: asn1.ContentInfo) -> asn1.AuthenticatedSafe:
     content_type = auth_safe["contentType"]
-    if content_type == _DATA:
+    if content_type == asn1.ID_DATA:
         octets = _octets(auth_safe["content"])
-    elif content_type == _SIGNED_DATA:  # public-key integrity mode
-        signed, _ = decoder.decode(auth_safe["content"], asn1Spec=rfc5652.SignedData())
+    elif content_type == asn1.ID_SIGNED_DATA:  # public-key integrity mode
+        signed, _ = decoder.decode(auth_safe["content"], asn1Spec=asn1.SignedData())
         octets = bytes(signed["encapContentInfo"]["eContent"])
     else:
         raise PfxFormatError(f"authSafe has content type {content_type}")
-    safe, _ = decoder.decode(octets, asn1Spec=rfc7292.AuthenticatedSafe())
-    return safe
+    safe, _ = decoder.decode(octets, asn1Spec=asn1.AuthenticatedSafe())
+    return cast("asn1.AuthenticatedSafe", safe)
 
 
-def _container(content_info: rfc5652.ContentInfo, collected: _Collected) -> None:
+def _container(content_info: asn1.ContentInfo, collected: _Collected) -> None:
     content_type = content_info["contentType"]
-    if content_type == _DATA:
+    if content_type == asn1.ID_DATA:
         _safe_contents(_octets(content_info["content"]), collected, depth=0)
-    elif content_type == _ENCRYPTED_DATA:
-        encrypted, _ = decoder.decode(content_info["content"], asn1Spec=rfc5652.EncryptedData())
+    elif content_type == asn1.ID_ENCRYPTED_DATA:
+        encrypted, _ = decoder.decode(content_info["content"], asn1Spec=asn1.EncryptedData())
         algorithm = encrypted["encryptedContentInfo"]["contentEncryptionAlgorithm"]
         collected.containers.append(algorithm_name(algorithm))
-    elif content_type == _ENVELOPED_DATA:
+    elif content_type == asn1.ID_ENVELOPED_DATA:
         collected.containers.append("envelopedData")
     else:
         collected.containers.append(str(content_type))
 
 
 def _safe_contents(octets: bytes, collected: _Collected, *, depth: int) -> None:
-    contents, _ = decoder.decode(octets, asn1Spec=rfc7292.SafeContents())
+    contents, _ = decoder.decode(octets, asn1Spec=asn1.SafeContents())
     for bag in contents:
         bag_id = bag["bagId"]
-        if bag_id == rfc7292.id_pkcs8ShroudedKeyBag:
-            shrouded, _ = decoder.decode(
-                bag["bagValue"], asn1Spec=rfc7292.PKCS8ShroudedKeyBag()
-            )
+        if bag_id == asn1.ID_PKCS8_SHROUDED_KEY_BAG:
+            shrouded, _ = decoder.decode(bag["bagValue"], asn1Spec=asn1.EncryptedPrivateKeyInfo())
             collected.keys.append(algorithm_name(shrouded["encryptionAlgorithm"]))
-        elif bag_id == rfc7292.id_keyBag:
+        elif bag_id == asn1.ID_KEY_BAG:
             collected.plain_keys += 1
-        elif bag_id == rfc7292.id_safeContentsBag and depth < _MAX_DEPTH:
+        elif bag_id == asn1.ID_SAFE_CONTENTS_BAG and depth < _MAX_DEPTH:
             _safe_contents(bytes(bag["bagValue"]), collected, depth=depth + 1)
 
 
 def algorithm_name(algorithm: univ.Sequence) -> str:
     """A readable name of a PBE AlgorithmIdentifier: ``PBES2/AES-256-CBC`` for PBES2."""
     oid = algorithm["algorithm"]
-    if oid != _PBES2:
+    if oid != asn1.ID_PBES2:
         return _NAMES.get(str(oid), str(oid))
-    params, _ = decoder.decode(algorithm["parameters"], asn1Spec=rfc8018.PBES2_params())
+    params, _ = decoder.decode(algorithm["parameters"], asn1Spec=asn1.PBES2Params())
     cipher = str(params["encryptionScheme"]["algorithm"])
     return f"PBES2/{_NAMES.get(cipher, cipher)}"
 
 
-def _mac_name(pfx: rfc7292.PFX) -> str:
+def _mac_name(pfx: asn1.PFX) -> str:
     mac_data = pfx["macData"]
     if not mac_data.isValue:
         return ""
