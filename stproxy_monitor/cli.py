@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from stproxy_monitor import __version__
+from stproxy_monitor.defaults import DATE_ORDERS, DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.errors import ConfigError
 
 if TYPE_CHECKING:
     from stproxy_monitor.config import Config, ParseOptions
-
-# The choices of --date-order (config.DATE_ORDERS; the config is not imported for --help).
-DATE_ORDERS = ("MDY", "DMY", "YMD")
 
 
 class _ArgumentError(Exception):
@@ -89,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--json", action="store_true", help="JSON output for scripts")
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
-    cert.add_argument("--expected-topic", default="com.ibm.lotus.sametime", help='"": no check')
+    cert.add_argument("--expected-topic", default=DEFAULT_EXPECTED_TOPIC, help='"": no check')
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
     deploy = sub.add_parser(

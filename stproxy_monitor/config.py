@@ -11,14 +11,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from stproxy_monitor.defaults import DATE_ORDERS, DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.probe_config import ProbeConfig, parse_probe
 from stproxy_monitor.validation import Checker, read_yaml
 
 DEFAULT_LISTEN = ":10116"
-# The topic (bundle id) an APNs certificate must be for: Sametime's app (config expected_topic).
-DEFAULT_EXPECTED_TOPIC = "com.ibm.lotus.sametime"
-# How an all-numeric date is read when the log alone cannot tell (logs[].date_order).
-DATE_ORDERS = ("MDY", "DMY", "YMD")
 _TOP_KEYS = frozenset(
     {
         "listen",

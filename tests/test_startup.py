@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from stproxy_monitor import cli, config
 
@@ -61,6 +62,20 @@ def test_cert_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert status != 0  # the file is missing: reported, not crashed
     assert "stproxy_monitor.commands.cert" in modules
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+def test_cert_on_a_pkcs12_reads_its_envelope_without_pyasn1_modules(
+    cert_manifest: dict[str, Any],
+) -> None:
+    """`cert` on a PKCS#12 (the legacy 3DES export, read with its password file) decodes its
+    envelope (certs.pfx, pyasn1's core) but loads neither pyasn1-modules' schemas, whose
+    import cost more than the rest of the run, nor the config module, nor anything heavy."""
+    case = cert_manifest["files"]["triple_des"]
+    status, modules = loaded_by("cert", "--password-file", case["password_file"], case["path"])
+    assert status == 0  # the fixture has no problem: a real reading, not an error path
+    assert {"stproxy_monitor.certs.pfx", "pyasn1.codec.ber.decoder"} <= modules
+    assert not {m for m in modules if m.split(".")[0] in (*HEAVY, "pyasn1_modules")}
+    assert "stproxy_monitor.config" not in modules
 
 
 def test_scan_loads_no_daemon(tmp_path: Path) -> None:

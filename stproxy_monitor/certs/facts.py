@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from stproxy_monitor.certs.inspection import Inspection
-from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
+from stproxy_monitor.defaults import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.states import Status
 
 # Fixed label values of stproxy_apns_certificate_problem{problem}, in the contract's order.

@@ -34,7 +34,8 @@ from stproxy_monitor.certs.truststore import (
     TrustStoreSource,
     truststore_sources,
 )
-from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC, CertificateConfig, ProfileConfig
+from stproxy_monitor.config import CertificateConfig, ProfileConfig
+from stproxy_monitor.defaults import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.logs.state import Snapshot
 from stproxy_monitor.paths import StatKey, is_glob, stat_key
 

@@ -27,7 +27,7 @@ from stproxy_monitor.certs.files import (
 )
 from stproxy_monitor.certs.inspection import CertificateInfo, FileFacts, Inspection, days_left
 from stproxy_monitor.commands.nagios import certificate_status
-from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
+from stproxy_monitor.defaults import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.states import Status, worst_status
 
