@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -12,12 +11,12 @@ from prometheus_client import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from stproxy_monitor.config import ParseOptions
+from stproxy_monitor.logs.files import live_path
 from stproxy_monitor.logs.parser import LogParser
 from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
 from stproxy_monitor.metrics.collector import MonitorCollector
 
-# Non-greedy stem: SystemOut_18.04.14_13.03.12.log rotates SystemOut.log, not "SystemOut_18.04.14".
-_ROTATED = re.compile(r"^(?P<stem>.+?)_[0-9._-]+(?P<suffix>\.[^.]+)$")
 READ_BYTES = 4 << 20
 
 
@@ -25,10 +24,7 @@ def group_streams(paths: Iterable[str]) -> dict[str, list[str]]:
     """Group rotated files with their live log: key = live path, files oldest first."""
     groups: dict[str, list[str]] = {}
     for path in paths:
-        directory, name = os.path.split(path)
-        m = _ROTATED.match(name)
-        live = os.path.join(directory, m["stem"] + m["suffix"]) if m else path
-        groups.setdefault(live, []).append(path)
+        groups.setdefault(live_path(path), []).append(path)
     for live, files in groups.items():
         files.sort(key=lambda p: (p == live, os.path.basename(p)))
     return groups
@@ -72,8 +68,8 @@ def _read_whole(name: str, parser: LogParser, state: State, key: str, now: float
             # buffer whole.
             chunk = buffer if count == len(buffer) else buffer[:count]
             state.apply(key, parser.feed(chunk, now), now=now)
-    state.count_file(key, bytes=size)
-    state.update_file(key, present=True, size=size, position=size, last_read=now)
+    state.count_file(key, ReadCounts(bytes=size), now=now)
+    state.update_file(key, FileFacts(present=True, size=size, position=size))
 
 
 def render(state: State, *, fmt: str, clock: Callable[[], float]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import threading
@@ -24,6 +25,7 @@ from watchdog.observers import Observer
 
 from stproxy_monitor.config import LogConfig
 from stproxy_monitor.logs.events import ApnsFailure, HpelDetected
+from stproxy_monitor.logs.files import hpel_directory, writes_hpel
 from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.positions import (
     Positions,
@@ -34,7 +36,7 @@ from stproxy_monitor.logs.positions import (
     file_record,
 )
 from stproxy_monitor.logs.state import State
-from stproxy_monitor.logs.tailer import LogFollower, Opener, open_shared
+from stproxy_monitor.logs.tailer import LogFollower, Opener, ReadCounts, open_shared
 
 log = structlog.get_logger("stproxy_monitor.logs.watcher")
 _GLOB_CHARS = frozenset("*?[")
@@ -106,6 +108,7 @@ class LogWatcher:
         self._settle = settle_seconds
         self._expand = expand
         self._followers: dict[str, LogFollower] = {}
+        self._counted_failures = False
         self._observer: Any = None
         self._watched: set[str] = set()
         self.wake = threading.Event()
@@ -154,7 +157,7 @@ class LogWatcher:
         now = self._clock
         saved = self._saved.files.get(path)
         if saved is not None:
-            self._state.update_file(
+            self._state.restore_file(
                 path,
                 header_server=saved.header_server,
                 cell=saved.cell,
@@ -166,8 +169,8 @@ class LogWatcher:
             parser,
             cursor=saved.cursor() if saved is not None else None,
             on_batch=lambda batch: self._apply(path, batch, now()),
-            on_facts=lambda **facts: self._state.update_file(path, **facts),
-            on_counts=lambda **counts: self._state.count_file(path, **counts),
+            on_facts=lambda facts: self._state.update_file(path, facts),
+            on_counts=lambda counts: self._state.count_file(path, counts, now=now()),
             opener=self._opener,
             settle_seconds=self._settle,
         )
@@ -178,35 +181,39 @@ class LogWatcher:
         self._state.apply(path, batch, now=now)
         for event in batch.events:
             if isinstance(event, ApnsFailure):
+                self._counted_failures = True
                 log.warning(
                     "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
                 )
 
     def poll_all(self) -> int:
-        """One pass over every followed file; returns bytes read."""
+        """One pass over every followed file; returns bytes read.
+
+        Failures counted in the pass are served only once the position past them is saved: a
+        crash (SIGKILL, power loss) then never counts them again.
+        """
         self.discover()
         total = 0
         now = self._clock()
-        for path, follower in list(self._followers.items()):
-            try:
-                total += follower.poll(now)
-            except Exception:  # a bad file must never stop the loop for the others
-                log.exception("poll_failed", path=path)
-                self._state.count_file(path, read_errors=1)
-            else:
-                if follower.cursor.identity is None:  # the file is not there
-                    self._check_hpel(path)
+        self._counted_failures = False
+        with self._state.withheld() if self._store is not None else contextlib.nullcontext():
+            for path, follower in list(self._followers.items()):
+                try:
+                    total += follower.poll(now)
+                except Exception:  # a bad file must never stop the loop for the others
+                    log.exception("poll_failed", path=path)
+                    self._state.count_file(path, ReadCounts(read_errors=1))
+                else:
+                    if not follower.present:  # the file is not there
+                        self._check_hpel(path)
+            if self._counted_failures:
+                self.save_positions()
         return total
 
     def _check_hpel(self, path: str) -> None:
         """A missing SystemOut.log next to logdata/*.wbl means HPEL mode: say so."""
-        logdata = Path(path).parent / "logdata"
-        try:
-            has_wbl = logdata.is_dir() and any(p.suffix == ".wbl" for p in logdata.iterdir())
-        except OSError:
-            has_wbl = False
-        if has_wbl:
-            batch = Batch(events=[HpelDetected(path=str(logdata))])
+        if writes_hpel(path):
+            batch = Batch(events=[HpelDetected(path=hpel_directory(path))])
             self._state.apply(path, batch, now=self._clock())
 
     # -- watchdog ------------------------------------------------------------------------
@@ -272,7 +279,7 @@ class LogWatcher:
         """Write where every reader stands (minus what is not yet turned into events)."""
         if self._store is None:
             return True
-        snapshot = self._state.snapshot()
+        snapshot = self._state.current()
         files = {}
         for path, follower in self._followers.items():
             totals = snapshot.files.get(path)

@@ -114,8 +114,8 @@ class Followed:
             self.path,
             LogParser(options),
             on_batch=lambda batch: self.state.apply(self.path, batch, now=self.now),
-            on_facts=lambda **facts: self.state.update_file(self.path, **facts),
-            on_counts=lambda **counts: self.state.count_file(self.path, **counts),
+            on_facts=lambda facts: self.state.update_file(self.path, facts),
+            on_counts=lambda counts: self.state.count_file(self.path, counts, now=self.now),
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -771,7 +771,7 @@ def test_read_error_in_the_middle_of_a_file_keeps_the_offset(log_path: Path, rec
     def opener(path: str) -> BinaryIO:
         opens["n"] += 1
         data = Path(path).read_bytes()
-        return FailingRead(data) if opens["n"] == 2 else open_shared(path)
+        return FailingRead(data) if opens["n"] == 1 else open_shared(path)
 
     f = Followed(log_path, opener=opener)
     assert f.poll() == len(first)

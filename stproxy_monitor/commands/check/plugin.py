@@ -18,7 +18,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 from stproxy_monitor.certs.inspection import Status, worst_status
@@ -38,6 +37,7 @@ from stproxy_monitor.commands.check.rules import (
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.logs.events import ApnsFailure
+from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.certificates import CertificateMonitor
@@ -248,14 +248,6 @@ def newest_mtime(paths: Sequence[str]) -> float | None:
         except OSError:
             continue
     return max(times, default=None)
-
-
-def writes_hpel(path: str) -> bool:
-    """Whether the log's directory holds binary HPEL logs (logdata/*.wbl) instead."""
-    try:
-        return any(Path(path).parent.joinpath("logdata").glob("*.wbl"))
-    except OSError:
-        return False
 
 
 # -- output --------------------------------------------------------------------------------
