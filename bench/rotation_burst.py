@@ -1,12 +1,13 @@
 """Bursts of WebSphere rotations against the real daemon, on a busy machine (issue 12).
 
-    python bench/rotation_burst.py [--runs 50] [--rotations 3] [--neighbours 1] [--seed 1]
+    python bench/rotation_burst.py [--runs 50] [--rotations 3 | 2-5] [--neighbours 1] [--seed 1]
 
 Each run starts a fresh daemon (`python -m stproxy_monitor run`, default poll interval and
 settle time, as a new user runs it) on one SystemOut.log holding a header and 100 records, waits
 until it has read them, then rotates back to back, with no pause: append 150 records (one write
 each), write the first 40 bytes of a CLFRX0079W record, rename to SystemOut_yy.MM.dd_HH.mm.ss.log,
-write the rest of that record into the new SystemOut.log, append 100 records; --rotations times.
+write the rest of that record into the new SystemOut.log, append 100 records; --rotations times
+(a range A-B: a number drawn for each run).
 Meanwhile --neighbours processes spin on the CPU. When the daemon has read to the end of the new
 file and its count has not moved for two seconds, the scraped
 stproxy_apns_connection_failures_total must equal the failures written, and the daemon's event
@@ -206,21 +207,25 @@ def main(argv: list[str] | None = None) -> int:
     """Run the burst --runs times and print the figure."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--rotations", type=int, default=3)
+    parser.add_argument("--rotations", default="3", help="rotations a burst: N or A-B")
     parser.add_argument("--neighbours", type=int, default=1, help="CPU-bound processes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
     args = parser.parse_args(argv)
+    low, _, high = args.rotations.partition("-")
+    draw = random.Random(args.seed)
     busy = neighbours(args.neighbours)
     exact = 0
     try:
         for run in range(args.runs):
             workdir = Path(tempfile.mkdtemp(prefix="stproxy-burst-"))
-            result = run_once(workdir, seed=args.seed + run, rotations=args.rotations)
+            rotations = draw.randint(int(low), int(high or low))
+            result = run_once(workdir, seed=args.seed + run, rotations=rotations)
             exact += result.exact
             print(
                 f"run {run + 1:3d}: written {result.written:4d}  scraped {result.scraped:4d}  "
                 f"doubled {result.doubled:3d}  missed {result.missed:3d}  "
+                f"rotations {result.rotations}  "
                 f"{'exact' if result.exact else 'WRONG'}  ({result.seconds:.1f} s)"
                 + (f"  {workdir}" if args.keep or not result.exact else ""),
                 flush=True,
