@@ -2,10 +2,11 @@
 
     python .ci/fuzz_kernels.py [SECONDS] [SEED]
 
-Random and mutated inputs (pieces of record headers, CLFRX ids, block keys, CR, "]", non-ASCII
-whitespace, cut fixture logs, random bytes) are indexed as a sub-range of a larger buffer by both
-kernels; every field must be equal. Run by .ci/sanitize with the C kernel built under
-AddressSanitizer and UBSan, where a read outside the region is an error.
+Random and mutated inputs (pieces of record headers, CLFRX ids in every layout, class and
+method words, block keys, CR, "]", non-ASCII whitespace, cut fixture logs, random bytes) are
+indexed as a sub-range of a larger buffer by both kernels; every field must be equal. Run by
+.ci/sanitize with the C kernel built under AddressSanitizer and UBSan, where a read outside
+the region is an error.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ PIECES = [
     b"To (yyyy-mm-dd):",
     b"MD5:",
     b"WebSphere Platform ",
+    # the class+method layout: class and method words before the id, an empty method
+    b"com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService startAPNS ",
+    b"WebsphereCommonLauncher  ",
+    b"[5/10/20 3:09:01:349 UTC] 0000004e LoginService  I com.ibm.X login CLFRX0012I: ",
+    b"[5/10/20 3:09:01:349 UTC] 0000004e APNSService   W com.ibm.X startAPNS CLFRX0079W: ",
+    b"com.ibm.\xc3\xa9 ",
+    b"run ",
+    b"WebSphere ",
+    b"MD5Util ",
 ]
 
 

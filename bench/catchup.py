@@ -1,14 +1,18 @@
-"""Catch-up benchmark: scan, the daemon and peers on one realistic log, side by side.
+"""Catch-up benchmark: scan, the daemon and peers on realistic logs of every mix, side by side.
 
-    python bench/catchup.py [--size 1G] [--repeat 3] [--log PATH] [--skip TOOL]
+    python bench/catchup.py [--size 1G] [--repeat 3] [--mix 60:class ...] [--log PATH] [--skip TOOL]
 
-Generates (once, cached under bench/data/) a realistic SystemOut.log with bench/genlog.py, warms
-the page cache, then runs, in one process tree and one run: `grep -F -c CLFRX0079W`, `wc -l`,
+For each mix (default: the proxy's own CLFRX messages at 2, 30 and 60 % of the records, each in
+the class+method, the short and a mixed layout; `legacy` is the earlier bench log), generates
+once, cached under bench/data/, a SystemOut.log with bench/genlog.py (CRLF, windows-1252), warms
+the page cache, then runs in rounds, the tools taking turns: `grep -F -c CLFRX0079W`, `wc -l`,
 `stproxy-monitor scan`, the daemon catching up on the file (started, polled on /metrics until it
 has read every byte), scan with the numpy kernel (what an install without a C compiler runs)
 and, when installed, Debian's mtail with an equivalent program (one-shot).
-Every tool's count is checked against the generator's ground truth; it prints wall time (best of
---repeat, the tools taking turns), MB/s, the ratio to grep and peak RSS (wait4 of each child).
+Every count is checked against the generator's ground truth (scan and the daemon: failures by
+reason, records and CLFRX ids by severity, lines); it prints wall time (best round), MB/s, the
+ratio to grep, peak RSS (wait4 of each child) and the load average around each mix, then one
+summary table over the mixes.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from genlog import generate, parse_size  # noqa: E402
+from genlog import generate, parse_mix, parse_size  # noqa: E402
 
 MTAIL_PROGRAM = r"""
 counter apns_failures
@@ -85,7 +89,7 @@ def scrape(port: int) -> dict[str, float]:
     return values
 
 
-def daemon_catchup(log: Path, size: int) -> tuple[float, int, str]:
+def daemon_catchup(log: Path, size: int) -> tuple[float, int, dict[str, float] | str]:
     """Start the daemon on `log`; time until it has read every byte and counted the records."""
     port = free_port()
     start = time.perf_counter()
@@ -104,7 +108,7 @@ def daemon_catchup(log: Path, size: int) -> tuple[float, int, str]:
         stderr=subprocess.DEVNULL,
     )
     key = f'stproxy_monitor_bytes_read_total{{path="{log}"}}'
-    failures = "timeout"
+    seen: dict[str, float] | str = "timeout"
     wall = DEADLINE
     deadline = time.perf_counter() + DEADLINE
     try:
@@ -116,15 +120,7 @@ def daemon_catchup(log: Path, size: int) -> tuple[float, int, str]:
                 continue
             if values.get(key, 0) >= size:
                 wall = time.perf_counter() - start
-                failures = str(
-                    int(
-                        sum(
-                            v
-                            for k, v in values.items()
-                            if k.startswith("stproxy_apns_connection_failures_total")
-                        )
-                    )
-                )
+                seen = values
                 break
             # 20 scrapes a second, the scrape benchmark's rate: each one costs the daemon CPU
             # (at 100/s the polling itself slowed the catch-up it measures).
@@ -137,130 +133,226 @@ def daemon_catchup(log: Path, size: int) -> tuple[float, int, str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return wall, rss, failures
+    return wall, rss, seen
 
 
-def scan_count(out: str) -> str:
-    """Total CLFRX0079W in scan's JSON output."""
+def scan_samples(out: str) -> dict[str, float] | str:
+    """name{labels} -> value of scan's JSON output (as the daemon's /metrics keys)."""
     if out == "timeout":
         return out
-    samples = json.loads(out)
-    return str(
-        int(
-            sum(
-                s["value"] for s in samples if s["name"] == "stproxy_apns_connection_failures_total"
+    try:
+        samples = json.loads(out)
+    except ValueError:
+        return "no output"
+    values = {}
+    for s in samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s["labels"].items()))
+        values[f"{s['name']}{{{labels}}}"] = float(s["value"])
+    return values
+
+
+def _by_label(values: dict[str, float], name: str, label: str) -> dict[str, int]:
+    """A metric's samples summed by one label's value, zeros left out."""
+    counts: dict[str, int] = {}
+    for key, value in values.items():
+        if key.startswith(name + "{") and value:
+            labels = dict(
+                part.split("=", 1) for part in key[len(name) + 1 : -1].split(",") if "=" in part
             )
-        )
-    )
+            at = labels.get(label, "").strip('"')
+            counts[at] = counts.get(at, 0) + int(value)
+    return counts
 
 
-def main() -> None:
-    """Run every tool, print a table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="1G")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--log", type=Path)
-    parser.add_argument(
-        "--skip", action="append", default=[], help="leave out a tool (e.g. --skip mtail)"
-    )
-    args = parser.parse_args()
-    log = (args.log or HERE / "data" / f"catchup-{args.size}.log").resolve()
+def check_metrics(values: dict[str, float] | str, truth: dict[str, object]) -> str:
+    """'ok' when every contract count equals the truth, else what differs."""
+    if isinstance(values, str):
+        return values
+    want = {
+        "failures by reason": {k: v for k, v in truth["apns_failures"].items() if v},  # type: ignore[union-attr]
+        "records by severity": truth["records_by_severity"],
+        "CLFRX ids by severity": truth.get("clfrx_by_severity"),
+        "lines": {"": truth["lines"]},
+    }
+    got = {
+        "failures by reason": _by_label(values, "stproxy_apns_connection_failures_total", "reason"),
+        "records by severity": _by_label(values, "stproxy_log_messages_total", "severity"),
+        "CLFRX ids by severity": _by_label(values, "stproxy_clfrx_messages_total", "severity"),
+        "lines": {"": sum(_by_label(values, "stproxy_monitor_lines_read_total", "x").values())},
+    }
+    wrong = [
+        f"{what}: {got[what]} != {expected}"
+        for what, expected in want.items()
+        if expected is not None and got[what] != expected
+    ]
+    return "ok" if not wrong else "MISMATCH " + "; ".join(wrong)
+
+
+ALL_MIXES = tuple(
+    f"{share}:{layout}" for share in (2, 30, 60) for layout in ("class", "short", "mixed")
+)
+
+
+def prepare(mix: str, size_text: str, log: Path | None) -> tuple[Path, dict[str, object]]:
+    """The log of a mix (generated once) and its truth."""
+    if log is None:
+        name = "catchup" if mix == "legacy" else "mix-" + mix.replace(":", "-")
+        log = HERE / "data" / f"{name}-{size_text}.log"
+    log = log.resolve()
     truth_path = Path(f"{log}.truth.json")
     if not truth_path.exists():
         log.parent.mkdir(parents=True, exist_ok=True)
-        truth = generate(log, parse_size(args.size), crlf=True, cp1252=True, seed=1)
+        truth = generate(
+            log,
+            parse_size(size_text),
+            crlf=True,
+            cp1252=True,
+            seed=1,
+            mix=None if mix == "legacy" else parse_mix(mix),
+        )
         truth_path.write_text(json.dumps(truth, indent=1) + "\n")
-    truth = json.loads(truth_path.read_text())
+    return log, json.loads(truth_path.read_text())
+
+
+def _scan(log: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    return run_child(
+        [sys.executable, "-m", "stproxy_monitor", "scan", "--format", "json", str(log)], env=env
+    )
+
+
+def tools_for(log: Path, size: int, mtail_dir: str | None) -> dict[str, object]:
+    """name -> a function running the tool once: (wall, peak RSS KiB, output)."""
+    tools: dict[str, object] = {
+        "grep -F -c": lambda: run_child(["grep", "-F", "-c", "CLFRX0079W", str(log)]),
+        "wc -l": lambda: run_child(["wc", "-l", str(log)]),
+        "stproxy-monitor scan": lambda: _scan(log),
+        "daemon catch-up": lambda: daemon_catchup(log, size),
+        # Where the C kernel could not be built (no compiler): the same scan with numpy.
+        "scan, numpy kernel": lambda: _scan(log, {"STPROXY_MONITOR_KERNEL": "numpy"}),
+    }
+    if mtail_dir:
+        tools["mtail (one-shot)"] = lambda: run_child(
+            [
+                "mtail",
+                "-one_shot",
+                "-one_shot_format",
+                "prometheus",
+                "-progs",
+                mtail_dir,
+                "-logs",
+                str(log),
+            ]
+        )
+    return tools
+
+
+def check(name: str, out: object, truth: dict[str, object]) -> str:
+    """A tool's result against the truth: 'ok', or what differs."""
+    if name in ("stproxy-monitor scan", "scan, numpy kernel"):
+        return check_metrics(scan_samples(str(out)), truth)
+    if name == "daemon catch-up":
+        return check_metrics(out, truth)  # type: ignore[arg-type]
+    got, want = {
+        "grep -F -c": (str(out).strip(), truth["failures_total"]),
+        "wc -l": (str(out).split()[0] if str(out).split() else "?", truth["lines"]),
+        "mtail (one-shot)": (
+            next(
+                (ln.split()[-1] for ln in str(out).splitlines() if ln.startswith("apns_failures")),
+                "?",
+            ).split(".")[0],
+            truth["failures_total"],
+        ),
+    }[name]
+    return "ok" if got == str(want) else f"MISMATCH {got} != {want}"
+
+
+def loadavg() -> str:
+    """The 1-minute load average of the machine."""
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def run_mix(
+    mix: str, args: argparse.Namespace, mtail_dir: str | None
+) -> dict[str, tuple[float, int, str]]:
+    """Every tool on one mix's log, in rounds; print its table; name -> (best wall, RSS, check)."""
+    log, truth = prepare(mix, args.size, args.log)
     size = log.stat().st_size
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # hot page cache
-    tools: dict[str, tuple[object, str]] = {
-        "grep -F -c": (
-            lambda: run_child(["grep", "-F", "-c", "CLFRX0079W", str(log)]),
-            "lines with CLFRX0079W",
-        ),
-        "wc -l": (lambda: run_child(["wc", "-l", str(log)]), "lines"),
-        "stproxy-monitor scan": (
-            lambda: run_child(
-                [sys.executable, "-m", "stproxy_monitor", "scan", "--format", "json", str(log)]
-            ),
-            "failures",
-        ),
-        "daemon catch-up": (lambda: daemon_catchup(log, size), "failures"),
-        # Where the C kernel could not be built (no compiler): the same scan with numpy.
-        "scan, numpy kernel": (
-            lambda: run_child(
-                [sys.executable, "-m", "stproxy_monitor", "scan", "--format", "json", str(log)],
-                env={"STPROXY_MONITOR_KERNEL": "numpy"},
-            ),
-            "failures",
-        ),
-    }
-    mtail_dir = None
-    if shutil.which("mtail"):
-        mtail_dir = tempfile.mkdtemp()
-        Path(mtail_dir, "apns.mtail").write_text(MTAIL_PROGRAM)
-        tools["mtail (one-shot)"] = (
-            lambda: run_child(
-                [
-                    "mtail",
-                    "-one_shot",
-                    "-one_shot_format",
-                    "prometheus",
-                    "-progs",
-                    mtail_dir,
-                    "-logs",
-                    str(log),
-                ]
-            ),
-            "failures",
-        )
-    expected = {
-        "lines with CLFRX0079W": truth["failures_total"],
-        "lines": truth["lines"],
-        "failures": truth["failures_total"],
-    }
     tools = {
         name: tool
-        for name, tool in tools.items()
+        for name, tool in tools_for(log, size, mtail_dir).items()
         if not any(name.startswith(skip) for skip in args.skip)
     }
+    load_before = loadavg()
     # Interleaved rounds (every tool once per round): a load that comes and goes on the
     # machine touches every tool alike; the best of the rounds is reported.
-    rounds: dict[str, list[tuple[float, int, str]]] = {name: [] for name in tools}
+    rounds: dict[str, list[tuple[float, int, object]]] = {name: [] for name in tools}
     for _ in range(args.repeat):
-        for name, (func, _kind) in tools.items():
+        for name, func in tools.items():
             rounds[name].append(func())  # type: ignore[operator]
+    load_after = loadavg()
     results = {}
-    for name, (_func, kind) in tools.items():
-        runs = rounds[name]
-        wall = min(r[0] for r in runs)
-        rss = max(r[1] for r in runs)
-        out = runs[0][2]
-        count = {
-            "grep -F -c": lambda o: o.strip(),
-            "wc -l": lambda o: o.split()[0],
-            "stproxy-monitor scan": scan_count,
-            "daemon catch-up": lambda o: o,
-            "scan, numpy kernel": scan_count,
-            "mtail (one-shot)": lambda o: next(
-                (ln.split()[-1] for ln in o.splitlines() if ln.startswith("apns_failures")), "?"
-            ),
-        }[name](out)
-        results[name] = (wall, rss, count, kind)
+    for name, runs in rounds.items():
+        verdicts = {check(name, run[2], truth) for run in runs}
+        verdict = "ok" if verdicts == {"ok"} else "; ".join(sorted(verdicts - {"ok"}))
+        results[name] = (min(r[0] for r in runs), max(r[1] for r in runs), verdict)
     grep_wall = results["grep -F -c"][0]
+    records = int(truth["records"]) if "records" in truth else 0
+    share = sum(truth.get("clfrx_by_severity", {}).values()) / records if records else 0.0  # type: ignore[union-attr]
     print(
-        f"log: {log} ({size / 1e6:.0f} MB, {truth['lines']} lines, {truth['failures_total']} CLFRX0079W, {truth['encoding']}, crlf={truth['crlf']})"
+        f"\nmix {mix}: {log} ({size / 1e6:.0f} MB, {truth['lines']} lines, CLFRX {share:.1%} of"
+        f" {records} records, {truth['failures_total']} CLFRX0079W); load {load_before} -> {load_after}"
     )
-    print(
-        f"{'tool':24s} {'wall s':>8s} {'MB/s':>8s} {'x grep':>7s} {'peak RSS MiB':>13s}  count (expected)"
-    )
-    for name, (wall, rss, count, kind) in results.items():
-        ok = "ok" if str(count).split(".")[0] == str(expected[kind]) else "MISMATCH"
+    print(f"{'tool':24s} {'wall s':>8s} {'MB/s':>8s} {'x grep':>7s} {'peak RSS MiB':>13s}  counts")
+    for name, (wall, rss, verdict) in results.items():
         print(
-            f"{name:24s} {wall:8.3f} {size / wall / 1e6:8.0f} {wall / grep_wall:7.1f} {rss / 1024:13.1f}  {count} ({expected[kind]} {kind}) {ok}"
+            f"{name:24s} {wall:8.3f} {size / wall / 1e6:8.0f} {wall / grep_wall:7.2f} {rss / 1024:13.1f}  {verdict}"
         )
+    sys.stdout.flush()
+    return {**results, "load": (0.0, 0, f"{load_before}->{load_after}")}
+
+
+def main() -> None:
+    """Run every tool on every mix, print a table per mix and a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1G")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--mix", action="append", help="SHARE:LAYOUT (genlog.py) or legacy; default: all nine"
+    )
+    parser.add_argument("--log", type=Path, help="an existing log (with its .truth.json)")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="leave out a tool (e.g. --skip mtail)"
+    )
+    parser.add_argument("--generate-only", action="store_true", help="only write the logs")
+    args = parser.parse_args()
+    mixes = args.mix or list(ALL_MIXES)
+    if args.generate_only:
+        for mix in mixes:
+            print(mix, prepare(mix, args.size, args.log)[0])
+        return
+    mtail_dir = None
+    if shutil.which("mtail") and not any("mtail".startswith(s) for s in args.skip):
+        mtail_dir = tempfile.mkdtemp()
+        Path(mtail_dir, "apns.mtail").write_text(MTAIL_PROGRAM)
+    summary = {mix: run_mix(mix, args, mtail_dir) for mix in mixes}
     if mtail_dir:
         shutil.rmtree(mtail_dir)
+    print("\nsummary (best round; x grep = wall / grep's wall in the same rounds)")
+    print(
+        f"{'mix':10s} {'grep s':>7s} {'scan s':>7s} {'x grep':>7s} {'daemon x scan':>14s} {'numpy x grep':>13s} {'RSS MiB':>8s}  {'load':11s} counts"
+    )
+    for mix, r in summary.items():
+        grep = r["grep -F -c"][0]
+        scan = r.get("stproxy-monitor scan", (float("nan"), 0, "-"))
+        daemon = r.get("daemon catch-up", (float("nan"), 0, "-"))
+        numpy = r.get("scan, numpy kernel", (float("nan"), 0, "-"))
+        rss = max(scan[1], daemon[1], numpy[1]) / 1024
+        verdicts = {v[2] for k, v in r.items() if k != "load"}
+        print(
+            f"{mix:10s} {grep:7.3f} {scan[0]:7.3f} {scan[0] / grep:7.2f} {daemon[0] / scan[0]:14.2f}"
+            f" {numpy[0] / grep:13.2f} {rss:8.1f}  {r['load'][2]:11s} {'ok' if verdicts == {'ok'} else 'MISMATCH'}"
+        )
 
 
 if __name__ == "__main__":

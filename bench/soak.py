@@ -50,6 +50,7 @@ from stproxy_monitor.logs.events import REASONS
 
 REPO = Path(__file__).resolve().parents[1]
 FAILURES = "stproxy_apns_connection_failures_total"
+DAEMON = (sys.executable, "-m", "stproxy_monitor", "run")
 START_BANNER = "************ Start Display Current Environment ************"
 END_BANNER = "************* End Display Current Environment *************"
 INDENT = " " * 33
@@ -497,7 +498,8 @@ class Daemon:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.workdir / f"life{self.lives}.log", "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "stproxy_monitor", "run", "-c", str(self.config)],
+                # debug: failures of a catch-up one by one too (apns_failure_in_catch_up)
+                [*DAEMON, "-c", str(self.config), "--log-level", "debug"],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=self.workdir,
@@ -549,7 +551,7 @@ class Daemon:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("event") == "apns_failure":
+            if event.get("event") in ("apns_failure", "apns_failure_in_catch_up"):
                 counts[round(event["record_time"] * 1000), event["reason"]] += 1
         return counts
 

@@ -1,37 +1,26 @@
-"""Command line: the only place that reads the environment, configures logging and wires pieces."""
+"""Command line: the only place that reads the environment, configures logging and wires pieces.
+
+Cron and Nagios run `--help`, `cert` and `check` every few minutes: each command imports what it
+uses when it runs (YAML, structlog, the daemon, cryptography), so that start-up stays short.
+"""
 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TextIO
-
-import structlog
+from typing import TYPE_CHECKING, TextIO
 
 from stproxy_monitor import __version__
-from stproxy_monitor.config import (
-    DATE_ORDERS,
-    CertificateConfig,
-    Config,
-    LogConfig,
-    ParseOptions,
-    ascii_compatible,
-    load_config,
-    parse_config,
-    split_listen,
-    usable_encoding,
-)
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logsetup import configure_logging
 
-log = structlog.get_logger("stproxy_monitor")
+if TYPE_CHECKING:
+    from stproxy_monitor.config import Config, ParseOptions
+
+# The choices of --date-order (config.DATE_ORDERS; the config is not imported for --help).
+DATE_ORDERS = ("MDY", "DMY", "YMD")
 
 
 class _ArgumentError(Exception):
@@ -95,9 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
     cert.add_argument("files", nargs="+", metavar="P12FILE")
+    _probe_parser(sub)
     check = sub.add_parser("check", help="Nagios/Icinga check of everything the config names")
     check.add_argument("-c", "--config", required=True, help="YAML configuration file")
     return parser
+
+
+def _probe_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
+    """``probe``: one HTTP/2 push to a dummy token, to see whether APNs accepts the certificate."""
+    probe = sub.add_parser("probe", help="ask APNs whether it accepts the certificate today")
+    probe.add_argument("-c", "--config", help="YAML configuration (its probe: section)")
+    group = probe.add_mutually_exclusive_group()
+    group.add_argument("--password-file", help="file holding the PKCS#12 password")
+    group.add_argument("--password-env", help="environment variable holding the password")
+    probe.add_argument("--endpoint", metavar="HOST:PORT", help="default api.push.apple.com:443")
+    probe.add_argument("--sandbox", action="store_true", help="api.sandbox.push.apple.com:443")
+    probe.add_argument("--topic", help="apns-topic (default: the certificate's UID)")
+    probe.add_argument("--proxy", metavar="URL", help="HTTP proxy for CONNECT (or HTTPS_PROXY)")
+    probe.add_argument("--ca-file", help="trust for the server's certificate (default: system)")
+    probe.add_argument("--timeout", type=float, metavar="SECONDS", help="whole probe (default 10)")
+    probe.add_argument("--json", action="store_true", help="one JSON object for scripts")
+    probe.add_argument("p12file", nargs="?", metavar="P12FILE", help="the PKCS#12 to probe with")
 
 
 def main(
@@ -122,9 +129,8 @@ def main(
         return _run(args, err)
     if args.command == "scan":
         return _scan(args, out, err)
-    if args.command == "cert":
-        return _cert(args, out, err, env)
-    return _check(args, out, err, env)
+    command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
+    return command(args, out, err, env)
 
 
 def main_entry() -> None:
@@ -141,6 +147,16 @@ def _problems(err: TextIO, problems: list[str]) -> int:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The config file (if any) with the flags added on top."""
+    from dataclasses import replace  # noqa: PLC0415 - imports of one command, see above
+
+    from stproxy_monitor.config import (  # noqa: PLC0415
+        CertificateConfig,
+        LogConfig,
+        load_config,
+        parse_config,
+        split_listen,
+    )
+
     problems: list[str] = []
     try:
         config = load_config(args.config) if args.config else parse_config({})
@@ -173,12 +189,22 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     """The daemon."""
+    import gc  # noqa: PLC0415 - imports of one command, see above
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    import structlog  # noqa: PLC0415
+
+    from stproxy_monitor.logsetup import configure_logging  # noqa: PLC0415
+
     try:
         config = config_from_args(args)
     except ConfigError as exc:
         return _problems(err, exc.problems)
     configure_logging(level=args.log_level, stream=err)
     from stproxy_monitor.commands.run import Service  # noqa: PLC0415 - keeps `scan` light
+
+    log = structlog.get_logger("stproxy_monitor")
 
     def reload_config() -> Config:
         return config_from_args(args)
@@ -218,6 +244,12 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
     from stproxy_monitor.commands.scan import render, scan_files  # noqa: PLC0415
+    from stproxy_monitor.config import (  # noqa: PLC0415
+        ParseOptions,
+        ascii_compatible,
+        load_config,
+        usable_encoding,
+    )
 
     problems = [f"{p}: no such file" for p in args.logfiles if not os.path.isfile(p)]
     tz = None
@@ -286,6 +318,8 @@ def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
     """Nagios/Icinga check."""
+    from stproxy_monitor.config import load_config  # noqa: PLC0415 - see above
+
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -297,3 +331,42 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, st
 
     status: int = check_command(config, now=time.time(), environ=env, out=out)
     return status
+
+
+def _probe(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str]) -> int:
+    """Probe APNs with the certificate (the check IBM's tool ended with, for today's API)."""
+    from stproxy_monitor.commands.probe import (  # noqa: PLC0415 - keeps the other commands light
+        ProbeFlags,
+        build_spec,
+        probe_command,
+        probe_defaults,
+    )
+    from stproxy_monitor.config import load_config  # noqa: PLC0415
+
+    problems: list[str] = []
+    defaults = None
+    if args.config:
+        try:
+            defaults = probe_defaults(load_config(args.config))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if args.password_env and args.password_env not in env:
+        problems.append(f"--password-env: {args.password_env} is not set")
+    flags = ProbeFlags(
+        p12file=args.p12file,
+        endpoint=args.endpoint,
+        sandbox=args.sandbox,
+        password_file=args.password_file,
+        password_env=args.password_env,
+        topic=args.topic,
+        proxy=args.proxy,
+        ca_file=args.ca_file,
+        timeout=args.timeout,
+    )
+    try:
+        spec = build_spec(flags, defaults)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        return _problems(err, problems)
+    return probe_command(spec, as_json=args.json, environ=env, out=out)

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from stproxy_monitor.errors import ConfigError
 
 DEFAULT_LISTEN = ":10116"
@@ -129,6 +127,8 @@ def read_yaml(path: str | Path) -> object:
         raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not UTF-8 text: {exc.reason}"]) from exc
+    import yaml  # noqa: PLC0415 - only a command that reads a config file pays for it
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -166,7 +166,7 @@ def relative_to(config: Config, base: Path) -> Config:
     )
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
+def _yaml_problem(exc: Exception) -> str:
     """A one-line YAML error with its line and column."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -1,4 +1,4 @@
-"""Imports run one way only: commands -> web -> metrics -> certs -> logs -> base; no circle.
+"""Imports run one way: commands -> web -> metrics -> probe -> certs -> logs -> base; no circle.
 
 Every import of the package is read from the source with ast, at any depth (a lazy import inside
 a function counts too): a module may import its own wing or a lower one. The base modules at the
@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "stproxy_monitor"
 # Lowest first. A module's rank is its wing's; top-level modules are "base" unless entry points.
-ORDER = ("base", "logs", "certs", "metrics", "web", "commands", "entry")
+# probe (the APNs HTTP/2 probe) reads certificates (certs) and is shown by metrics.
+ORDER = ("base", "logs", "certs", "probe", "metrics", "web", "commands", "entry")
 ENTRY_POINTS = frozenset({"stproxy_monitor.cli", "stproxy_monitor.__main__"})
 
 
@@ -133,7 +134,7 @@ def test_every_wing_is_known() -> None:
 
 MAX_LINES = 400
 # Modules still over the limit, with the size they may not grow beyond (to be split: issue 11).
-OVERSIZE = {"config.py": 463, "logs/parser.py": 553, "web/config.py": 449, "web/server.py": 426}
+OVERSIZE = {"config.py": 463}
 
 
 def test_no_module_over_400_lines() -> None:

@@ -6,11 +6,16 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
 
+from stproxy_monitor.certs import apple
+from stproxy_monitor.certs.pfx import PfxFormatError, pfx_layout
 from stproxy_monitor.errors import CertificateError
 
 SECONDS_PER_DAY = 86400.0
@@ -48,6 +53,8 @@ class CertificateInfo:
     order in the file; for PKCS#12 0 is the private key's certificate, then the other certificates
     in stored order. ``is_leaf`` marks the key's certificate (PKCS#12) or the first one (PEM, DER,
     or a PKCS#12 that has no key). Fingerprints are lowercase hex without separators.
+    ``environment``, ``uid`` and ``topics`` are Apple's facts (see certs.apple); ``apple_issued``
+    whether the issuer is Apple's WWDR CA.
     """
 
     subject: str
@@ -60,6 +67,42 @@ class CertificateInfo:
     md5: str
     is_leaf: bool
     position: int
+    environment: str = "unknown"
+    uid: str = ""
+    topics: tuple[str, ...] = ()
+    apple_issued: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileFacts:
+    """What a file says beyond its certificates; None where it was not checked.
+
+    ``kind`` is pkcs12, pem or der. For a PKCS#12: ``has_key`` whether it holds a private key,
+    ``key_matches`` whether that key is the leaf's (None without a key), ``encryption`` the
+    algorithms of its encrypted parts and ``mac`` its MAC digest (certs.pfx), ``pbes2`` whether
+    any part uses PBES2 (None when the envelope could not be read). PEM and DER files hold no key
+    here and are not encrypted: their key and encryption facts are None.
+    """
+
+    kind: str
+    has_key: bool | None = None
+    key_matches: bool | None = None
+    encryption: tuple[str, ...] = ()
+    mac: str = ""
+    pbes2: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspection:
+    """Every certificate of one file (the leaf first) and the file's own facts."""
+
+    certificates: tuple[CertificateInfo, ...]
+    facts: FileFacts
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        """The leaf certificate (the key's, else the first), None for an empty file."""
+        return next((info for info in self.certificates if info.is_leaf), None)
 
 
 def inspect_certificates(data: bytes, password: bytes | None) -> list[CertificateInfo]:
@@ -69,21 +112,36 @@ def inspect_certificates(data: bytes, password: bytes | None) -> list[Certificat
     opened with the password (a damaged PKCS#12 whose envelope is intact fails its integrity
     check the same way and cannot be told apart), and ``corrupt`` for anything else unreadable.
     """
+    return list(inspect_file(data, password).certificates)
+
+
+def inspect_file(data: bytes, password: bytes | None) -> Inspection:
+    """The certificates of ``data`` as :func:`inspect_certificates` and the file's facts."""
     if data.lstrip().startswith(_PEM_MARKER):
-        certs = _load_pem(data)
+        certs, facts = _load_pem(data), FileFacts(kind="pem")
     elif _looks_like_pkcs12(data):
-        certs = _load_pkcs12(data, password)
+        certs, facts = _load_pkcs12(data, password)
     else:
-        certs = _load_der(data)
-    return [
+        certs, facts = _load_der(data), FileFacts(kind="der")
+    infos = tuple(
         _describe(cert, position=index, is_leaf=index == 0)
         for index, cert in enumerate(_unique(certs))
-    ]
+    )
+    return Inspection(certificates=infos, facts=facts)
 
 
-def days_left(info: CertificateInfo, now: float) -> float:
+class Expiring(Protocol):
+    """Anything with an end of validity: a CertificateInfo, a row of the metrics."""
+
+    @property
+    def not_after(self) -> float:
+        """End of validity, epoch seconds."""
+        ...
+
+
+def days_left(cert: Expiring, now: float) -> float:
     """Days from ``now`` (epoch seconds) to the end of validity; negative once expired."""
-    return (info.not_after - now) / SECONDS_PER_DAY
+    return (cert.not_after - now) / SECONDS_PER_DAY
 
 
 def status_for(days_left: float, warn_days: float, critical_days: float) -> int:
@@ -130,8 +188,13 @@ def _load_der(data: bytes) -> list[x509.Certificate]:
         ) from None
 
 
-def _load_pkcs12(data: bytes, password: bytes | None) -> list[x509.Certificate]:
-    """Open the PKCS#12 with the password, then without one; the key is dropped at once."""
+def _load_pkcs12(
+    data: bytes, password: bytes | None
+) -> tuple[list[x509.Certificate], FileFacts]:
+    """Open the PKCS#12 with the password, then without one; the key is dropped at once.
+
+    Only whether there is a key and whether it is the leaf's (same public key) is kept.
+    """
     for candidate in _password_candidates(password):
         try:
             bundle = _open_pkcs12(data, candidate)
@@ -141,9 +204,40 @@ def _load_pkcs12(data: bytes, password: bytes | None) -> list[x509.Certificate]:
         certs.extend(extra.certificate for extra in bundle.additional_certs)
         if not certs:
             raise CertificateError("PKCS#12 holds no certificate", reason="corrupt")
-        return certs
+        key = bundle.key
+        matches = None if key is None else _key_spki(key) == _cert_spki(certs[0])
+        return certs, _pkcs12_facts(data, has_key=key is not None, key_matches=matches)
     wording = "no password was given" if password is None else "the password given is wrong"
     raise CertificateError(f"PKCS#12 integrity check failed: {wording}", reason="bad_password")
+
+
+def _pkcs12_facts(data: bytes, *, has_key: bool, key_matches: bool | None) -> FileFacts:
+    """The facts of an opened PKCS#12; its encryption stays unknown if pyasn1 cannot read it."""
+    try:
+        layout = pfx_layout(data)
+    except PfxFormatError:
+        return FileFacts(kind="pkcs12", has_key=has_key, key_matches=key_matches)
+    return FileFacts(
+        kind="pkcs12",
+        has_key=has_key,
+        key_matches=key_matches,
+        encryption=layout.algorithms,
+        mac=layout.mac,
+        pbes2=layout.pbes2,
+    )
+
+
+def _key_spki(key: PrivateKeyTypes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a private key's public half."""
+    return key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _cert_spki(cert: x509.Certificate) -> bytes | None:
+    """The certificate's DER SubjectPublicKeyInfo as written (None for a damaged one)."""
+    try:
+        return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, UnsupportedAlgorithm):
+        return None
 
 
 def _open_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
@@ -228,4 +322,8 @@ def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> Certif
         md5=cert.fingerprint(hashes.MD5()).hex(),  # noqa: S303
         is_leaf=is_leaf,
         position=position,
+        environment=apple.environment(cert),
+        uid=apple.uid(cert),
+        topics=apple.topics(cert),
+        apple_issued=apple.is_apple_wwdr_issued(cert),
     )

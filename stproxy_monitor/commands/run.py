@@ -11,16 +11,21 @@ import structlog
 from watchdog.observers import Observer
 
 from stproxy_monitor import __version__
+from stproxy_monitor.certs.monitor import CertificateMonitor
+from stproxy_monitor.commands.announce import ProblemLog
+from stproxy_monitor.commands.check.plugin import limits_of
+from stproxy_monitor.commands.status import StatusInputs, gather_status
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.positions import PositionStore
-from stproxy_monitor.logs.state import Snapshot, State
+from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.watcher import LogWatcher
-from stproxy_monitor.metrics.certificates import CertificateMonitor
-from stproxy_monitor.metrics.collector import CertificateViewLike, MonitorCollector
+from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import SectionRegistry
+from stproxy_monitor.web.facts import StatusFacts, status_json
 from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
-from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, landing_page, serve_in_thread
+from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, serve_in_thread
+from stproxy_monitor.web.status import status_page
 
 log = structlog.get_logger("stproxy_monitor.commands.run")
 
@@ -35,8 +40,13 @@ class Service:
         reload_config: Callable[[], Config],
         clock: Callable[[], float] = time.time,
         environ: Mapping[str, str] = os.environ,
+        announce_interval: float = 5.0,
+        problem_log: ProblemLog | None = None,
     ) -> None:
-        self._environ = environ
+        # Problems are logged once the logs were read once, then on change (checked this often).
+        self._announce_interval = announce_interval
+        self._announced_at: float | None = None
+        self.problem_log = problem_log or ProblemLog()
         self.config = config
         self._reload_config = reload_config
         self._clock = clock
@@ -52,7 +62,7 @@ class Service:
         self.collector = MonitorCollector(
             self.state,
             clock=clock,
-            certificates=self,
+            certificates=self.certificates,
             reload_status=self.reload_status,
             watcher_alive=self._watcher_alive,
             positions=self._positions_status,
@@ -70,7 +80,8 @@ class Service:
                 registry=self.registry,
                 ready=self.watcher.ready.is_set,
                 reload=self.reload,
-                landing=self._landing,
+                landing=lambda: status_page(self.status_facts()),
+                status_json=lambda: status_json(self.status_facts()),
                 security=self.web.current if self.web else lambda: PLAIN_HTTP,
             ),
         )
@@ -79,10 +90,6 @@ class Service:
             self.registry.register(self.web)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    def view(self, now: float, logs: Snapshot) -> CertificateViewLike:
-        """Certificate rows and families from the current monitor (replaced on reload)."""
-        return self.certificates.view(now, logs)
 
     def _positions_status(self) -> PositionStore | None:
         """The positions store, for its self-metrics."""
@@ -121,12 +128,46 @@ class Service:
         serve_in_thread(self.http)
 
     def tick(self) -> None:
-        """Main-thread housekeeping: a pending SIGHUP reload, a changed web config."""
+        """Main-thread housekeeping: a pending SIGHUP reload, a changed web config, problems."""
         if self.web is not None:
             self.web.refresh()
         if self._reload_requested.is_set():
             self._reload_requested.clear()
             self.reload()
+        self.announce()
+
+    def announce(self) -> None:
+        """Log the problems that are new or changed (see ProblemLog), at most every interval."""
+        now = self._clock()
+        if not self.watcher.ready.is_set():
+            return
+        if self._announced_at is not None and now - self._announced_at < self._announce_interval:
+            return
+        self._announced_at = now
+        try:
+            problems = self.status_facts().problems
+        except Exception:  # the daemon keeps serving; the page would show the same error
+            log.exception("status_failed")
+            return
+        self.problem_log.update(problems)
+
+    def status_facts(self) -> StatusFacts:
+        """What the status page and /status.json show, now."""
+        now = self._clock()
+        snapshot = self.state.snapshot()
+        config = self.config
+        return gather_status(
+            StatusInputs(
+                now=now,
+                version=__version__,
+                ready=self.watcher.ready.is_set(),
+                logs=snapshot,
+                certificates=self.certificates.read(snapshot),
+                limits=limits_of(config),
+                log_patterns=tuple(entry.path for entry in config.logs),
+                certificate_patterns=tuple(entry.path for entry in config.certificates),
+            )
+        )
 
     def request_reload(self) -> None:
         """Ask for a reload from a signal handler (done on the main thread's next tick)."""
@@ -143,9 +184,7 @@ class Service:
                     log.error("reload_failed", problem=problem)
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
-            self.certificates = CertificateMonitor(
-                config.certificates, config.profiles, environ=self._environ
-            )
+            self.certificates.update(config.certificates, config.profiles)
             if self.web is not None:
                 self.web.refresh()
             _warn_restart_needed(self.config, config)
@@ -159,15 +198,6 @@ class Service:
     def reload_status(self) -> tuple[bool, float]:
         """Whether the last (re)load succeeded, and when the last success was."""
         return self._reload_ok, self._reload_time
-
-    def _landing(self) -> str:
-        """The landing page with each certificate's days left."""
-        now = self._clock()
-        rows = [
-            (r.source, r.path, r.subject, (r.not_after - now) / 86400)
-            for r in self.collector.certificate_rows(now)
-        ]
-        return landing_page(rows, __version__)
 
     def shutdown(self) -> None:
         """Stop serving and following; returns when the threads are done."""

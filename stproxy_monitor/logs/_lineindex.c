@@ -103,7 +103,7 @@ static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t 
     return p;
 }
 
-/* The message begins like a line event (parsing._line_events): IBM block keys, the process
+/* The message begins like a line event (parser.LogParser._line_events): IBM block keys, the process
  * line; a non-ASCII first byte may be Unicode whitespace, so the parser decides on it. */
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
     if (m >= e) return 0;
@@ -114,13 +114,36 @@ static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e)
     return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || (w & LOW3) == MD5_;
 }
 
+/* Whether the third word of a class+method message starting at `message` starts at h, as
+ * messages.message_id splits it (rest.split(" ", 3)[2]): exactly two spaces in [message, h),
+ * the second right before h. Every byte before h must be ASCII, so that the bytes split as
+ * the decoded text does whatever the encoding; the class or the method may be empty. */
+static int third_word_at(const unsigned char *a, Py_ssize_t message, Py_ssize_t h) {
+    if (h < message + 2 || a[h - 1] != ' ') return 0;
+    int spaces = 0;
+    for (Py_ssize_t i = message; i < h; i++) {
+        if (a[i] >= 0x80) return 0;
+        if (a[i] == ' ' && ++spaces > 2) return 0;
+    }
+    return spaces == 2;
+}
+
 /* Whether the "CLFRX" at h is the id of the record (not CLFRX0079W), decided as
- * parsing._message_id decides it where the id comes first (see lineindex._clfrx_ids). */
+ * messages.message_id decides it (and _npindex._clfrx_ids): the first token after two
+ * spaces, the first word of System.out/err text (O, R), else the third word, after the class
+ * and method names, unless the message begins like a line event (`keyed`: the parser must
+ * see it). */
 static int clfrx_decided(const unsigned char *a, Py_ssize_t h, Py_ssize_t message,
-                         Py_ssize_t first, unsigned char type, Py_ssize_t e) {
+                         Py_ssize_t first, unsigned char type, int keyed, Py_ssize_t e) {
     if (h + 10 > e) return 0;
     int two_spaces = message + 1 < e && a[message] == ' ' && a[message + 1] == ' ';
-    if (two_spaces ? first != h : !((type == 'O' || type == 'R') && h == message)) return 0;
+    if (two_spaces) {
+        if (first != h) return 0;
+    } else if (type == 'O' || type == 'R') {
+        if (h != message) return 0;
+    } else if (keyed || !third_word_at(a, message, h)) {
+        return 0;
+    }
     for (int i = 5; i < 9; i++)
         if (!(CLASS[a[h + i]] & DIGIT)) return 0;
     if (!(CLASS[a[h + 9]] & UPPER) || !(CLASS[a[h + 10]] & ID_END)) return 0;
@@ -184,12 +207,13 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
         }
         Py_ssize_t first = message;
         while (first < e && (CLASS[a[first]] & SKIP)) first++;
-        int candidate = message_candidate(a, first, e);
+        int keyed = message_candidate(a, first, e);
+        int candidate = keyed;
         int decided = 0;
         for (; next_clfrx < x->clfrx_hits.len && x->clfrx_hits.data[next_clfrx] < e; next_clfrx++) {
             Py_ssize_t h = x->clfrx_hits.data[next_clfrx];
             if (h < s) continue;
-            if (type && !decided && clfrx_decided(a, h, message, first, type, e)) {
+            if (type && !decided && clfrx_decided(a, h, message, first, type, keyed, e)) {
                 decided = 1;
                 if (offsets_push(&x->clfrx_starts, s) < 0 ||
                     letters_push(&x->clfrx_types, a[h + 9]) < 0)

@@ -46,7 +46,7 @@ def _word(text: bytes) -> int:
     return int(np.frombuffer(text, dtype="<u4")[0])
 
 
-# The first four bytes of a message that may make it a line event (parsing._line_events):
+# The first four bytes of a message that may make it a line event (parser.LogParser._line_events):
 # the IBM tool's certificate block and the header block's process line.
 _MESSAGE_PREFIXES = np.array(
     [_word(b"Issu"), _word(b"Subj"), _word(b"From"), _word(b"To ("), _word(b"WebS")],
@@ -89,7 +89,7 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
     line_types = np.zeros(starts.size, dtype=np.uint8)  # 0: not a record
     line_types[rows] = record_types
     clfrx_rows = np.searchsorted(newlines, clfrx)
-    decided = _clfrx_ids(a, clfrx, clfrx_rows, message, position, line_types)
+    decided = _clfrx_ids(a, clfrx, clfrx_rows, message, position, line_types, candidate)
     decided_rows = clfrx_rows[decided]
     candidate[clfrx_rows] = True
     candidate[np.searchsorted(newlines, wsvr)] = True
@@ -291,7 +291,7 @@ def _anchor_hits(a: npt.NDArray[np.uint8], anchors: Positions) -> tuple[Position
 
 
 _DIGIT = _table(b"0123456789")
-# What may follow a message id (parsing._MESSAGE_ID): ":", whitespace, the end of the line.
+# What may follow a message id (messages.MESSAGE_ID): ":", whitespace, the end of the line.
 _ID_END = _table(b":\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ")
 _O_OR_R = _table(b"OR")
 _ID_SPAN = 10  # "CLFRX" + 4 digits + the severity letter
@@ -304,26 +304,68 @@ def _clfrx_ids(  # noqa: PLR0917 - one step of index_lines, kept apart for readi
     message: Positions,
     position: Positions,
     line_types: npt.NDArray[np.uint8],
+    keyed: _Flags,
 ) -> npt.NDArray[np.bool_]:
     """Which "CLFRX" hits are the message id (not CLFRX0079W) of their record, decided as
-    parsing._message_id decides it for the two layouts where the id comes first.
+    messages.message_id decides it.
 
     The id is the first token of the message when the message starts with two spaces (the
-    layout without class and method), or for System.out/err records (O, R); a record with a
-    class and method name is left to the parser, as is anything else unusual.
+    layout without class and method), the first word of System.out/err records (O, R), else
+    the third word, after the class and method names (_third_word_at), unless the message
+    begins like a line event (`keyed` by row: the parser must see it).
     """
     if clfrx.size == 0 or a.size <= _ID_SPAN:
         return np.zeros(clfrx.size, dtype=bool)
-    ok = (line_types[rows] != 0) & (clfrx + _ID_SPAN < a.size)
+    types = line_types[rows]
+    ok = (types != 0) & (clfrx + _ID_SPAN < a.size)
     clfrx = np.where(ok, clfrx, 0)  # the others are not looked at: keep loads in range
-    start = message[rows]
-    two_spaces = (a[start] == _SPACE) & (a[np.minimum(start + 1, a.size - 1)] == _SPACE)
-    first_token = np.where(two_spaces, position[rows] == clfrx, _O_OR_R[line_types[rows]])
-    ok &= first_token & (clfrx == np.where(two_spaces, clfrx, start))
     digits = _DIGIT[a[clfrx + 5]] & _DIGIT[a[clfrx + 6]] & _DIGIT[a[clfrx + 7]]
     ok &= digits & _DIGIT[a[clfrx + 8]] & _UPPER[a[clfrx + 9]] & _ID_END[a[clfrx + 10]]
     failure = _words4(a)[clfrx + 5] == _word(b"0079")
-    return np.asarray(ok & ~(failure & (a[clfrx + 9] == ord("W"))))
+    ok &= ~(failure & (a[clfrx + 9] == ord("W")))
+    start = message[rows]
+    two_spaces = (a[start] == _SPACE) & (a[np.minimum(start + 1, a.size - 1)] == _SPACE)
+    system = _O_OR_R[types]
+    at_id = np.where(two_spaces, position[rows] == clfrx, system & (clfrx == start))
+    third = np.flatnonzero(ok & ~two_spaces & ~system & ~keyed[rows])
+    if third.size:
+        at_id[third] = _third_word_at(a, start[third], clfrx[third])
+    return np.asarray(ok & at_id)
+
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH8 = np.uint64(0x8080808080808080)
+_ALL8 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _third_word_at(
+    a: npt.NDArray[np.uint8], message: Positions, h: Positions
+) -> npt.NDArray[np.bool_]:
+    """Whether each h starts the third word of a message starting at `message`, as
+    rest.split(" ", 3)[2] finds it: exactly two spaces in [message, h), the second right
+    before h, every byte ASCII (then the bytes split as the decoded text does). Eight bytes
+    a step, for the hits still undecided (the class and method names are short)."""
+    words = _words8(a)
+    remaining = h - 1 - message  # bytes before the second space: exactly one space there
+    good = (remaining >= 1) & (a[np.maximum(h - 1, 0)] == _SPACE)
+    spaces = np.zeros(h.size, dtype=np.int64)
+    at = message.copy()
+    live = np.flatnonzero(good)
+    while live.size:
+        # every load ends before h + 7 < a.size (the id and the byte after it are inside)
+        word = words[at[live]]
+        left = remaining[live]
+        short = (np.uint64(1) << (np.minimum(left, 7).astype(np.uint64) * np.uint64(8))) - 1
+        mask = np.where(left >= 8, _ALL8, short)
+        t = word ^ _SPACES8
+        space_bytes = ~(((t & _LOW7) + _LOW7) | t | _LOW7)  # 0x80 where a byte is a space
+        spaces[live] += np.bitwise_count(space_bytes & mask)
+        ascii_only = (word & mask & _HIGH8) == 0
+        good[live] &= ascii_only
+        remaining[live] = left - 8
+        at[live] += 8
+        live = live[ascii_only & (spaces[live] <= 1) & (left > 8)]
+    return np.asarray(good & (spaces == 1))
 
 
 def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) -> Positions:

@@ -121,3 +121,32 @@ def from_kernel(result: Kernel) -> LineIndex:
         clfrx_types=clfrx_types,
         candidates=memoryview(candidates).cast("q"),
     )
+
+
+def cap_lines(data: Buffer, begin: int, end: int, cap: int) -> tuple[Buffer, int, int, int]:
+    """The whole lines data[begin:end] with those longer than cap bytes cut to cap:
+    (buffer, begin, end, lines cut), the input itself when no line is too long.
+
+    A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
+    memchr per tile finds them.
+    """
+    tile = max(cap // 2, 1)
+    parts: list[Buffer] = []
+    copied = tile_start = begin
+    cut = 0
+    while tile_start < end:
+        if data.find(b"\n", tile_start, min(tile_start + tile, end)) >= 0:
+            tile_start += tile
+            continue
+        start = data.rfind(b"\n", begin, tile_start) + 1 or begin
+        line_end = data.find(b"\n", tile_start, end)
+        if line_end - start > cap:
+            parts.append(data[copied : start + cap])
+            copied = line_end
+            cut += 1
+        tile_start = line_end + 1
+    if not parts:
+        return data, begin, end, 0
+    parts.append(data[copied:end])
+    joined = b"".join(parts)
+    return joined, 0, len(joined), cut

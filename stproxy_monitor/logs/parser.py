@@ -5,84 +5,23 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from stproxy_monitor.config import ParseOptions
-from stproxy_monitor.logs.events import (
-    ApnsFailure,
-    CertificateStatus,
-    Event,
-    ProcessHeader,
-    ServerLifecycle,
-)
-from stproxy_monitor.logs.lineindex import LineIndex, index_lines
+from stproxy_monitor.logs.certstatus import IBM_BLOCK, IbmBlock, pattern_status
+from stproxy_monitor.logs.events import ApnsFailure, Event, ProcessHeader, ServerLifecycle
+from stproxy_monitor.logs.lineindex import LineIndex, cap_lines, index_lines
+from stproxy_monitor.logs.messages import LIFECYCLE, message_id, server_word
+from stproxy_monitor.logs.reasons import classify_reason
 from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
 _START_BANNER = b"************ Start Display Current Environment"
-_MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
 _PROCESS = re.compile(
     r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
     r"[\\/](?P<server>\S+) and process id"
 )
-_LIFECYCLE = {"WSVR0001I": "started", "WSVR0023I": "stopping", "WSVR0024I": "stopped"}
-_IBM_BLOCK = re.compile(
-    r"^\s*(?P<key>IssuerDN|SubjectDN|From \(yyyy-mm-dd\)|To \(yyyy-mm-dd\)|MD5)"
-    r"\s*:\s*(?P<value>.*?)\s*$"
-)
-
-# Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
-_REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "certificate_rejected",
-        (
-            "certificate_expired",
-            "certificate_revoked",
-            "certificate_unknown",
-            "bad_certificate",
-            "unsupported_certificate",
-            "certificate expired",
-            "certificate revoked",
-            "certificate has expired",
-        ),
-    ),
-    (
-        "unknown_host",
-        (
-            "unknownhostexception",
-            "unknown host",
-            "name or service not known",
-            "nodename nor servname",
-            "no such host",
-        ),
-    ),
-    # IBM JDKs on AIX: "A remote host refused an attempted connect operation."
-    ("connection_refused", ("connection refused", "refused an attempted connect")),
-    ("timed_out", ("timed out", "timeout", "sockettimeoutexception")),
-    (
-        "handshake_failed",
-        (
-            "handshake",
-            "sslexception",
-            "pkix",
-            "certpath",
-            "ssl peer",
-            "no cipher suites",
-            "protocol_version",
-        ),
-    ),
-)
-
-
-def classify_reason(text: str) -> str:
-    """The contract's reason for a CLFRX0079W record, from its whole text."""
-    lowered = text.lower()
-    for reason, needles in _REASON_RULES:
-        if any(needle in lowered for needle in needles):
-            return reason
-    return "other"
 
 
 @dataclass(slots=True)
@@ -124,7 +63,7 @@ class LogParser:
         self._file_start = False
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
-        self._block: dict[str, str] = {}
+        self._block = IbmBlock()
 
     # -- feeding -------------------------------------------------------------------------
     def feed(self, data: Buffer, now: float) -> Batch:
@@ -240,7 +179,8 @@ class LogParser:
         every_line = bool(self.options.certificate_patterns)
         index = index_lines(data, begin, end, line_starts=every_line)
         if index.longest > self.options.max_line_bytes:  # rare: cut them, index again
-            data, begin, end = _cap_lines(data, begin, end, self.options.max_line_bytes, batch)
+            data, begin, end, cut = cap_lines(data, begin, end, self.options.max_line_bytes)
+            batch.long_lines += cut
             index = index_lines(data, begin, end, line_starts=every_line)
         batch.lines += index.lines
         counts = index.type_counts()
@@ -302,12 +242,12 @@ class LogParser:
         if header is None:
             return line_end + 1
         severity = chr(header[2][0])
-        message_id = _message_id(rest, severity)
-        if message_id is None:
+        found = message_id(rest, severity)
+        if found is None:
             return line_end + 1
-        if message_id.startswith("CLFRX"):
-            clfrx.append((header.start(), message_id[-1]))
-        if message_id == "CLFRX0079W":
+        if found.startswith("CLFRX"):
+            clfrx.append((header.start(), found[-1]))
+        if found == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
             record_end = _next_record(data, line_end + 1, end)
@@ -322,13 +262,13 @@ class LogParser:
                 raw_bytes=record_end - start,
             )
             return record_end
-        state = _LIFECYCLE.get(message_id)
+        state = LIFECYCLE.get(found)
         if state is not None:
             when = self._time(self._decode(header[1]), batch)
             batch.events.append(
                 ServerLifecycle(
                     state=state,
-                    server=_server_word(rest),
+                    server=server_word(rest),
                     timestamp=now if when is None else when,
                 )
             )
@@ -363,29 +303,18 @@ class LogParser:
                     ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
                 )
             return m is not None
-        block = _IBM_BLOCK.match(text)
+        block = IBM_BLOCK.match(text)
         if block:
-            self._block_line(block["key"], block["value"], batch)
+            event = self._block.line(block["key"], block["value"])
+            if event is not None:
+                batch.events.append(event)
         for pattern in self.options.certificate_patterns:
             found = pattern.regex.search(message)
             if found:
-                event = _pattern_status(found, pattern.date_format)
+                event = pattern_status(found, pattern.date_format)
                 if event is not None:
                     batch.events.append(event)
         return False
-
-    def _block_line(self, key: str, value: str, batch: Batch) -> None:
-        """Accumulate the IBM tool's block; emit at To, again with MD5 when it follows."""
-        name = key.split(" ", maxsplit=1)[0]
-        if name == "IssuerDN" and "To" in self._block:
-            self._block = {}
-        self._block[name] = value
-        if name in ("To", "MD5") and "To" in self._block:
-            event = _block_status(self._block)
-            if event is not None:
-                batch.events.append(event)
-            if name == "MD5":
-                self._block = {}
 
     def _time(self, text: str, batch: Batch) -> float | None:
         """Epoch seconds of a record's time, learning the file's date order; None if unreadable."""
@@ -433,36 +362,6 @@ def _next_record(data: Buffer, pos: int, end: int) -> int:
     return end if m is None else m.start() + 1
 
 
-def _cap_lines(
-    data: Buffer, begin: int, end: int, cap: int, batch: Batch
-) -> tuple[Buffer, int, int]:
-    """The whole lines data[begin:end] with those longer than cap bytes cut to cap, each
-    counted once: (buffer, begin, end), the input itself when no line is too long.
-
-    A line longer than cap covers a whole tile of cap // 2 bytes without a newline: one
-    memchr per tile finds them.
-    """
-    tile = max(cap // 2, 1)
-    parts: list[Buffer] = []
-    copied = tile_start = begin
-    while tile_start < end:
-        if data.find(b"\n", tile_start, min(tile_start + tile, end)) >= 0:
-            tile_start += tile
-            continue
-        start = data.rfind(b"\n", begin, tile_start) + 1 or begin
-        line_end = data.find(b"\n", tile_start, end)
-        if line_end - start > cap:
-            parts.append(data[copied : start + cap])
-            copied = line_end
-            batch.long_lines += 1
-        tile_start = line_end + 1
-    if not parts:
-        return data, begin, end
-    parts.append(data[copied:end])
-    joined = b"".join(parts)
-    return joined, 0, len(joined)
-
-
 def _split_by_headers(
     index: LineIndex,
     found: list[tuple[int, str]],
@@ -491,63 +390,3 @@ def _split_by_headers(
         stop = headers[number + 1] if number + 1 < len(headers) else end
         batch.header_segments.append(Counter(index.type_counts(start, stop)))
         batch.clfrx_segments.append(clfrx(start, stop))
-
-
-def _message_id(rest: str, severity: str) -> str | None:
-    """The message id of a record: first token, or the third after class and method names.
-
-    System.out/err text (O, R) has no class and method: only its first token can be an id.
-    """
-    if rest.startswith("  "):
-        token = rest.strip().split(" ", 1)[0]
-    elif severity in ("O", "R"):
-        token = rest.split(" ", 1)[0]
-    else:
-        parts = rest.split(" ", 3)
-        token = parts[2] if len(parts) > 2 else ""
-    m = _MESSAGE_ID.match(token)
-    return m["id"] if m else None
-
-
-def _server_word(rest: str) -> str:
-    """The server name in 'WSVR0001I: Server X open for e-business' (informational only)."""
-    m = re.search(r"Server (\S+) ", rest)
-    return m[1] if m else ""
-
-
-def _parse_day(value: str, fmt: str) -> float | None:
-    """A certificate date as epoch seconds (UTC), or None when unreadable."""
-    try:
-        return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
-def _block_status(block: dict[str, str]) -> CertificateStatus | None:
-    """A CertificateStatus from the IBM tool's fields, None when the To date is unreadable."""
-    not_after = _parse_day(block.get("To", ""), "%Y-%m-%d")
-    if not_after is None:
-        return None
-    return CertificateStatus(
-        not_after=not_after,
-        not_before=_parse_day(block.get("From", ""), "%Y-%m-%d"),
-        subject=block.get("SubjectDN", ""),
-        issuer=block.get("IssuerDN", ""),
-        md5=block.get("MD5", "").replace(":", "").lower(),
-    )
-
-
-def _pattern_status(found: re.Match[str], fmt: str) -> CertificateStatus | None:
-    """A CertificateStatus from a user pattern's named groups (not_after is required)."""
-    groups = found.groupdict()
-    not_after = _parse_day(groups.get("not_after") or "", fmt)
-    if not_after is None:
-        return None
-    before = groups.get("not_before")
-    return CertificateStatus(
-        not_after=not_after,
-        not_before=_parse_day(before, fmt) if before else None,
-        subject=groups.get("subject") or "",
-        issuer=groups.get("issuer") or "",
-        md5=(groups.get("md5") or "").replace(":", "").lower(),
-    )

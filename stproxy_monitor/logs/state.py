@@ -23,6 +23,10 @@ from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
 MAX_HEADER_SERVERS = 8
 MAX_SERVER_NAME = 128
 _NO_COUNTS = ReadCounts()
+# APNS failures by the minute of their record time, kept for the status page's last hour and day.
+FAILURE_BUCKET_SECONDS = 60
+FAILURE_HORIZON_SECONDS = 86400
+MAX_FAILURE_BUCKETS = 2 * FAILURE_HORIZON_SECONDS // FAILURE_BUCKET_SECONDS
 
 
 @dataclass(slots=True)
@@ -36,6 +40,13 @@ class ServerTotals:
     running: bool | None = None
     severities: Counter[str] = field(default_factory=Counter)
     clfrx: Counter[str] = field(default_factory=Counter)
+    # minute (record time // 60) -> failures, only minutes within a day of the read time
+    recent_failures: Counter[int] = field(default_factory=Counter)
+
+    def failures_since(self, since: float) -> int:
+        """Failures whose record time is `since` or later (to the minute)."""
+        first = int(since // FAILURE_BUCKET_SECONDS)
+        return sum(count for minute, count in self.recent_failures.items() if minute >= first)
 
 
 @dataclass(slots=True)
@@ -59,6 +70,7 @@ class FileTotals:
     position: int = 0
     size: int = 0
     present: bool = False
+    directory: bool = False  # the configured path names a directory, not a log file
     hpel: bool = False
     last_read: float | None = None
     last_record: float | None = None
@@ -124,9 +136,9 @@ class State:
             if batch.records:
                 totals.records += batch.records
                 totals.last_record = now
-            self._apply_events(path, totals, batch)
+            self._apply_events(path, totals, batch, now)
 
-    def _apply_events(self, path: str, totals: FileTotals, batch: Batch) -> None:
+    def _apply_events(self, path: str, totals: FileTotals, batch: Batch, now: float) -> None:
         """Events in order: a header switches the server label for what follows it."""
         segments = batch.header_segments
         before = _before_headers(batch.severities, segments)
@@ -157,6 +169,8 @@ class State:
                 case ApnsFailure():
                     server.failures[event.reason] += 1
                     server.last_failure = event.timestamp
+                    if event.timestamp_parsed:  # else its time is unknown, not the read time
+                        _note_recent(server.recent_failures, event.timestamp, now)
                 case ServerLifecycle():
                     _apply_lifecycle(server, event)
                 case CertificateStatus():
@@ -197,7 +211,7 @@ class State:
             totals.certificate = certificate
 
     def update_file(self, path: str, facts: FileFacts) -> None:
-        """Set what the last poll saw of a file (present, size, position).
+        """Set what the last poll saw of a file (present, a directory, size, position).
 
         The tailer reports them on every poll of every file: the facts a file already has are
         no change (the version stays).
@@ -207,16 +221,9 @@ class State:
             if totals is None:
                 totals = self._files[path] = FileTotals()
                 self._files_version += 1
-            if (totals.present, totals.size, totals.position) != (
-                facts.present,
-                facts.size,
-                facts.position,
-            ):
-                totals.present, totals.size, totals.position = (
-                    facts.present,
-                    facts.size,
-                    facts.position,
-                )
+            seen = (facts.present, facts.directory, facts.size, facts.position)
+            if (totals.present, totals.directory, totals.size, totals.position) != seen:
+                totals.present, totals.directory, totals.size, totals.position = seen
                 self._files_version += 1
 
     def count_file(self, path: str, counts: ReadCounts, *, now: float | None = None) -> None:
@@ -284,6 +291,7 @@ class State:
                 failures=Counter(t.failures),
                 severities=Counter(t.severities),
                 clfrx=Counter(t.clfrx),
+                recent_failures=Counter(t.recent_failures),
             )
             for name, t in self._servers.items()
         }
@@ -302,6 +310,23 @@ def _before_headers(total: Counter[str], segments: list[Counter[str]]) -> Counte
     for segment in segments:
         before.subtract(segment)
     return +before
+
+
+def _note_recent(buckets: Counter[int], timestamp: float, now: float) -> None:
+    """Count a failure in its minute when within a day of `now` (later ones too: clocks drift).
+
+    Minutes older than a day are dropped, and at most MAX_FAILURE_BUCKETS are kept (the
+    earliest go first), so a catch-up of years of failures keeps nothing and a storm stays small.
+    """
+    horizon = int((now - FAILURE_HORIZON_SECONDS) // FAILURE_BUCKET_SECONDS)
+    minute = int(timestamp // FAILURE_BUCKET_SECONDS)
+    if minute < horizon:
+        return
+    buckets[minute] += 1
+    for old in [m for m in buckets if m < horizon]:
+        del buckets[old]
+    while len(buckets) > MAX_FAILURE_BUCKETS:
+        del buckets[min(buckets)]
 
 
 def _takes_header_server(totals: FileTotals, name: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat as stat_module
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ CHUNK_BYTES = 4 << 20
 # Bytes one poll reads at most: a long catch-up is many short polls, between which positions
 # are saved and a stop request is seen.
 POLL_BYTES = 16 << 20
+# Enough of a line to tell a record header or the start banner from the rest of a record.
+DECIDING_BYTES = 64
 
 Opener = Callable[[str], BinaryIO]
 Stat = Callable[[str], os.stat_result]
@@ -68,6 +71,7 @@ class FileFacts:
     present: bool
     size: int
     position: int
+    directory: bool = False  # the path names a directory, not a log file
 
 
 class _UnreadableError(Exception):
@@ -114,6 +118,7 @@ class LogFollower:
         self._size = 0  # size of the cursor's file when it was last opened
         self.present = False  # the path named a file at the last poll
         self._in_live = cursor is not None  # the cursor's file was the live one when last read
+        self._file_start = False  # nothing fed yet from the cursor's file since start_of_file
 
     # -- the poll ------------------------------------------------------------------------
     def poll(self, now: float) -> int:
@@ -125,6 +130,11 @@ class LogFollower:
             st = None
         except OSError:
             self._on_counts(ReadCounts(read_errors=1))
+            return 0
+        if st is not None and stat_module.S_ISDIR(st.st_mode):
+            # A directory where a log was configured: a fact to report, not a read error.
+            self.present = False
+            self._on_facts(FileFacts(present=False, size=0, position=0, directory=True))
             return 0
         key = None if st is None else (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         if key is not None and key == self._unchanged and self.cursor.offset == key[2]:
@@ -167,12 +177,12 @@ class LogFollower:
             if cur.identity.same_file(live.identity) or cur.identity.rewritten(live.identity):
                 # Same inode, shorter or other first bytes: truncated (copy-truncate, in place).
                 self._on_counts(ReadCounts(truncations=1))
-                self.parser.start_of_file()
+                self._start_of_file()
                 self._previous = None
                 names = rotated_siblings(self.path, self._listdir)
                 passed = os.path.basename(names[-1]) if names else ""
                 self.cursor = Cursor(live.identity, 0, passed)  # a copy is not read again
-                return self._read(live, 0, now), True
+                return self._read(live, 0, now, growing=True), True
         return self._through_rotated(now, live, files)
 
     def _through_rotated(
@@ -197,7 +207,7 @@ class LogFollower:
             if index or not found:  # on to the next file, from its start
                 self._previous = self.cursor if self.cursor.identity is not None else None
                 if self._previous is not None:
-                    self.parser.start_of_file()
+                    self._start_of_file()
                 if file is not live:
                     self._on_counts(ReadCounts(rotations=1))
             elif self._in_live and file is not live:  # the reader's file was rotated away
@@ -205,7 +215,7 @@ class LogFollower:
             self._in_live = file is live
             passed = newest if file is live else os.path.basename(file.name)
             self.cursor = Cursor(file.identity, offset, passed)
-            read += self._read(file, offset, now)
+            read += self._read(file, offset, now, growing=file is live)
             if self.behind:  # the cursor stays in this file; the next poll finds it again
                 return read, False
         return read, steps[-1][0] is live
@@ -292,11 +302,27 @@ class LogFollower:
         identity, size = found
         return Opened(name, handle, identity, size)
 
-    def _read(self, file: Opened, offset: int, now: float) -> int:
-        """Read `file` from `offset` to its end (or poll_bytes) in chunks; feed the parser."""
+    def _start_of_file(self) -> None:
+        """The next bytes fed come from the start of another file (or a truncated one)."""
+        self.parser.start_of_file()
+        self._file_start = True
+
+    def _read(self, file: Opened, offset: int, now: float, *, growing: bool = True) -> int:
+        """Read `file` from `offset` to its end (or poll_bytes) in chunks; feed the parser.
+
+        The first bytes of a file after a line left unfinished in the previous one decide
+        whether they go on with that line (a record split across a rotation) or start anew:
+        while the file may still grow they are fed only once there are enough to tell.
+        """
         start = offset
         self._size = file.size
         try:
+            if self._file_start and growing and self.parser.partial_bytes:
+                file.handle.seek(offset)
+                head = file.handle.read(DECIDING_BYTES)
+                if len(head) < DECIDING_BYTES and b"\n" not in head:
+                    return 0
+            self._file_start = False
             file.handle.seek(offset)
             while chunk := file.handle.read(min(self._chunk, self._left)):
                 offset += len(chunk)

@@ -1,211 +1,150 @@
-"""Certificates and cell rollout checks as metric families, refreshed once per scrape."""
+"""Every stproxy_apns_certificate_* family: from the logs' certificate blocks and the monitor.
+
+One scrape's certificate families come from :class:`CertificateFamilies`, in sections keyed on
+what they are made from (see exposition). To add a family: a function that builds it from the
+rows or from the monitor's reading, and a Section in ``CertificateFamilies.sections`` (rows
+sections) or ``_reading_sections`` (files and cells); the section's key must be the same object
+while what the family is made from stays the same.
+"""
 
 from __future__ import annotations
 
-import glob
-import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from stproxy_monitor.certs.cell import (
-    CellReport,
-    ProfileScan,
-    ProfileSpec,
-    cell_reports,
-    copy_in_use,
-    restart_pending,
-    scan_profile,
-)
-from stproxy_monitor.certs.files import (
-    CertificateCache,
-    CertificateSnapshot,
-    CertificateSource,
-    PasswordSource,
-)
-from stproxy_monitor.config import CertificateConfig, ProfileConfig
+from stproxy_monitor.certs.cell import CellReport
+from stproxy_monitor.certs.files import CertificateSnapshot
+from stproxy_monitor.certs.inspection import READ_ERROR_REASONS, days_left
+from stproxy_monitor.certs.monitor import CertificateMonitor, CertificateReading
 from stproxy_monitor.logs.state import Snapshot
-from stproxy_monitor.metrics.collector import CertificateRow
 from stproxy_monitor.metrics.exposition import Section, same_if_equal
 
-READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
-PROFILE_GLOB = os.path.join("config", "cells", "*", "nodes", "*", "apns-prod.pkcs12")
-
-
-def password_source(password_file: str | None, password_env: str | None) -> PasswordSource | None:
-    """A PasswordSource from config keys, None when neither is set."""
-    if password_file is None and password_env is None:
-        return None
-    return PasswordSource(file=Path(password_file) if password_file else None, env=password_env)
+CERT_LABELS = ("source", "path", "node", "serial")
+INFO_LABELS = (*CERT_LABELS, "subject", "issuer", "sha256")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CertificateReading:
-    """One refresh of everything configured, before it becomes metric families.
+class CertificateRow:
+    """One certificate as exported: where it was seen and its validity."""
 
-    ``restart_pending`` maps each server with a seen start and a known certificate file to 0/1
-    (the first log of a server, by path, wins).
+    source: str  # "file" | "log"
+    path: str
+    node: str
+    serial: str
+    subject: str
+    issuer: str
+    sha256: str
+    not_before: float | None
+    not_after: float
+
+
+class CertificateFamilies:
+    """The certificate sections of each scrape: rows from the logs, then the monitor's files.
+
+    Without a monitor (``scan``) only the rows the logs give are exported. Rows, and the key of
+    each section, stay the very objects of the last scrape while what they are made from does.
     """
 
-    snapshot: CertificateSnapshot
-    scans: tuple[ProfileScan, ...]
-    cells: tuple[CellReport, ...]
-    restart_pending: Mapping[str, int]
+    def __init__(self, monitor: CertificateMonitor | None = None) -> None:
+        self._monitor = monitor
+        self._file_rows: tuple[CertificateSnapshot | None, tuple[CertificateRow, ...]] = (None, ())
+        # (log files, file rows) -> (rows, unique rows): see _rows.
+        self._rows_memo: tuple[
+            object, object, tuple[CertificateRow, ...], tuple[CertificateRow, ...]
+        ] = (None, None, (), ())
+        self._cells: tuple[CellReport, ...] = ()
+        self._restart: tuple[tuple[str, int], ...] = ()
 
-
-@dataclass(frozen=True, slots=True)
-class CertificateView:
-    """What one scrape knows about certificates: rows plus the extra families, in sections.
-
-    ``rows`` and each section's key are the very objects of the previous view while what they
-    are made from is the same (see exposition.Section).
-    """
-
-    rows: tuple[CertificateRow, ...]
-    sections: tuple[Section, ...]
-
-    @property
-    def families(self) -> list[Metric]:
-        """Every family of the sections."""
-        return [family for section in self.sections for family in section.families()]
-
-
-class _StatKeyedReader:
-    """read_bytes that re-reads a file only when its stat identity changes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[tuple[int, int, int, int], bytes]] = {}
-
-    def __call__(self, path: Path) -> bytes:
-        """The bytes of `path` (cached while device, inode, size and mtime stay the same)."""
-        st = path.stat()
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        with self._lock:
-            hit = self._cache.get(path)
-            if hit is not None and hit[0] == key:
-                return hit[1]
-        data = path.read_bytes()
-        with self._lock:
-            self._cache[path] = (key, data)
-        return data
-
-
-class CertificateMonitor:
-    """Configured certificate files and WebSphere profiles, inspected when they change."""
-
-    def __init__(
-        self,
-        certificates: tuple[CertificateConfig, ...],
-        profiles: tuple[ProfileConfig, ...],
-        *,
-        environ: Mapping[str, str] = os.environ,
-        read_bytes: Callable[[Path], bytes] | None = None,
-    ) -> None:
-        sources = [
-            CertificateSource(
-                path=c.path, password=password_source(c.password_file, c.password_env)
-            )
-            for c in certificates
-        ]
-        sources += [
-            CertificateSource(
-                # The profile path is literal: escape [ * ? so that only PROFILE_GLOB globs.
-                path=os.path.join(glob.escape(p.path), PROFILE_GLOB),
-                password=password_source(p.password_file, p.password_env),
-            )
-            for p in profiles
-        ]
-        self._environ = environ
-        self._read = read_bytes or _StatKeyedReader()
-        self._cache = CertificateCache(sources, environ=environ)
-        self._specs = [
-            ProfileSpec(
-                path=Path(p.path),
-                role=p.role,
-                password=password_source(p.password_file, p.password_env),
-            )
-            for p in profiles
-        ]
-        self._single_file = (
-            len(certificates) == 1
-            and not profiles
-            and not any(ch in certificates[0].path for ch in "*?[")
-        )
-        # The last view's parts, given again while equal to the new ones (see view).
-        self._rows_memo: tuple[CertificateSnapshot | None, tuple[CertificateRow, ...]] = (None, ())
-        self._cells_memo: tuple[CellReport, ...] = ()
-        self._restart_memo: tuple[tuple[str, int], ...] = ()
-
-    def read(self, logs: Snapshot) -> CertificateReading:
-        """Refresh (only changed files are re-read) and run the cell and restart checks."""
-        snapshot = self._cache.refresh()
-        scans = [
-            scan_profile(spec, read_bytes=self._read, environ=self._environ) for spec in self._specs
-        ]
-        return CertificateReading(
-            snapshot=snapshot,
-            scans=tuple(scans),
-            cells=tuple(cell_reports(scans)),
-            restart_pending=MappingProxyType(self._restarts(snapshot, scans, logs)),
-        )
-
-    def view(self, now: float, logs: Snapshot) -> CertificateView:
-        """Refresh; rows and the families in sections keyed on what they are made from."""
-        reading = self.read(logs)
-        snapshot, rows = self._rows_memo
-        if snapshot is not reading.snapshot:
-            snapshot, rows = reading.snapshot, tuple(_rows(reading.snapshot))
-            self._rows_memo = (snapshot, rows)
-        cells = self._cells_memo = same_if_equal(self._cells_memo, reading.cells)
-        restart = self._restart_memo = same_if_equal(
-            self._restart_memo, tuple(reading.restart_pending.items())
-        )
-        sections = (
+    def sections(self, now: float, logs: Snapshot) -> list[Section]:
+        """This scrape's certificate families; the expiry days are computed at `now`."""
+        reading = self._monitor.read(logs) if self._monitor is not None else None
+        _, rows = self._rows(logs, reading)
+        sections = [
             Section(
-                name="certificate_files", key=snapshot, families=lambda: _read_families(snapshot)
+                name="certificate_validity", key=rows, families=lambda: validity_families(rows)
             ),
-            Section(name="cells", key=cells, families=lambda: _cell_families(cells)),
             Section(
-                name="restart_pending", key=restart, families=lambda: [_restart_family(restart)]
+                name="certificate_expiry",
+                key=rows,
+                families=lambda: [expiry_family(rows, now)],
+                values=lambda: [days_left(row, now) for row in rows],
             ),
+            Section(name="certificate_info", key=rows, families=lambda: [info_family(rows)]),
+        ]
+        if reading is not None:
+            sections += self._reading_sections(reading)
+        return sections
+
+    def rows(self, logs: Snapshot) -> tuple[CertificateRow, ...]:
+        """Every certificate known now, from the logs then the files (for the landing page)."""
+        reading = self._monitor.read(logs) if self._monitor is not None else None
+        return self._rows(logs, reading)[0]
+
+    def _reading_sections(self, reading: CertificateReading) -> list[Section]:
+        """read_ok and read errors of the files, the cell rollout, restart pending."""
+        snapshot = reading.snapshot
+        cells = self._cells = same_if_equal(self._cells, reading.cells)
+        restart = self._restart = same_if_equal(
+            self._restart, tuple(reading.restart_pending.items())
         )
-        return CertificateView(rows=rows, sections=sections)
+        return [
+            Section(
+                name="certificate_files", key=snapshot, families=lambda: read_families(snapshot)
+            ),
+            Section(name="cells", key=cells, families=lambda: cell_families(cells)),
+            Section(
+                name="restart_pending", key=restart, families=lambda: [restart_family(restart)]
+            ),
+        ]
 
-    def _restarts(
-        self, snapshot: CertificateSnapshot, scans: list[ProfileScan], logs: Snapshot
-    ) -> dict[str, int]:
-        """server -> 1 where the certificate in use changed after the server's last start."""
-        result: dict[str, int] = {}
-        for path, totals in sorted(logs.files.items()):
-            server = totals.server(path)
-            started = logs.servers.get(server)
-            if server in result or started is None or started.started is None:
-                continue
-            mtime = self._mtime_in_use(snapshot, scans, totals.cell, totals.node)
-            if mtime is not None:
-                result[server] = int(restart_pending(started.started, mtime))
-        return result
+    def _rows(
+        self, logs: Snapshot, reading: CertificateReading | None
+    ) -> tuple[tuple[CertificateRow, ...], tuple[CertificateRow, ...]]:
+        """Rows from logs then files, and those with a label set of their own.
 
-    def _mtime_in_use(
-        self, snapshot: CertificateSnapshot, scans: list[ProfileScan], cell: str, node: str
-    ) -> float | None:
-        """mtime of the file a server on (cell, node) reads; the only file if just one is set."""
-        if cell and node and scans:
-            copy = copy_in_use(scans, cell, node)
-            if copy is not None:
-                return copy.mtime
-        if self._single_file:
-            statuses = list(snapshot.files.values())
-            return statuses[0].mtime if statuses else None
-        return None
+        The same tuples while neither source changed, or when the new rows are equal.
+        """
+        file_rows = self._rows_of_files(reading.snapshot) if reading is not None else ()
+        files, from_files, rows, unique = self._rows_memo
+        if files is logs.files and from_files is file_rows:
+            return rows, unique
+        new = (*log_certificate_rows(logs), *file_rows)
+        if new != rows:
+            rows, unique = new, unique_certificates(new)
+        self._rows_memo = (logs.files, file_rows, rows, unique)
+        return rows, unique
+
+    def _rows_of_files(self, snapshot: CertificateSnapshot) -> tuple[CertificateRow, ...]:
+        """The rows of the files' certificates: the same tuple while the snapshot is the same."""
+        last, rows = self._file_rows
+        if last is not snapshot:
+            rows = tuple(file_certificate_rows(snapshot))
+            self._file_rows = (snapshot, rows)
+        return rows
 
 
-def _rows(snapshot: CertificateSnapshot) -> Iterator[CertificateRow]:
+def log_certificate_rows(snapshot: Snapshot) -> Iterator[CertificateRow]:
+    """The last certificate-status block seen in each log."""
+    for path, totals in sorted(snapshot.files.items()):
+        cert = totals.certificate
+        if cert is None:
+            continue
+        yield CertificateRow(
+            source="log",
+            path=path,
+            node=totals.node,
+            serial="",
+            subject=cert.subject,
+            issuer=cert.issuer,
+            sha256="",
+            not_before=cert.not_before,
+            not_after=cert.not_after,
+        )
+
+
+def file_certificate_rows(snapshot: CertificateSnapshot) -> Iterator[CertificateRow]:
     """One row per certificate of every readable file."""
     for entry in snapshot.certificates:
         info = entry.info
@@ -222,7 +161,63 @@ def _rows(snapshot: CertificateSnapshot) -> Iterator[CertificateRow]:
         )
 
 
-def _read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
+def unique_certificates(rows: Iterable[CertificateRow]) -> tuple[CertificateRow, ...]:
+    """One row per label set (source, path, node, serial): the first one wins."""
+    seen: set[tuple[str, ...]] = set()
+    unique = []
+    for row in rows:
+        key = (row.source, row.path, row.node, row.serial)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return tuple(unique)
+
+
+def validity_families(rows: Iterable[CertificateRow]) -> Iterator[Metric]:
+    """not_after and not_before of rows with distinct label sets."""
+    not_after = GaugeMetricFamily(
+        "stproxy_apns_certificate_not_after_timestamp_seconds",
+        "Certificate end of validity.",
+        labels=CERT_LABELS,
+    )
+    not_before = GaugeMetricFamily(
+        "stproxy_apns_certificate_not_before_timestamp_seconds",
+        "Certificate start of validity.",
+        labels=CERT_LABELS,
+    )
+    for row in rows:
+        key = [row.source, row.path, row.node, row.serial]
+        not_after.add_metric(key, row.not_after)
+        if row.not_before is not None:
+            not_before.add_metric(key, row.not_before)
+    yield from (not_after, not_before)
+
+
+def expiry_family(rows: Iterable[CertificateRow], now: float) -> Metric:
+    """Days until each certificate expires, at `now` (rows with distinct label sets)."""
+    days = GaugeMetricFamily(
+        "stproxy_apns_certificate_expiry_days",
+        "Days until the certificate expires (negative once expired).",
+        labels=CERT_LABELS,
+    )
+    for row in rows:
+        days.add_metric([row.source, row.path, row.node, row.serial], days_left(row, now))
+    return days
+
+
+def info_family(rows: Iterable[CertificateRow]) -> Metric:
+    """Identity of each certificate (rows with distinct label sets)."""
+    info = GaugeMetricFamily(
+        "stproxy_apns_certificate_info", "Identity of each certificate.", labels=INFO_LABELS
+    )
+    for row in rows:
+        info.add_metric(
+            [row.source, row.path, row.node, row.serial, row.subject, row.issuer, row.sha256], 1
+        )
+    return info
+
+
+def read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
     """read_ok{path} and read_errors_total{path, reason}."""
     ok = GaugeMetricFamily(
         "stproxy_apns_certificate_read_ok",
@@ -242,7 +237,7 @@ def _read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
     yield errors
 
 
-def _restart_family(pending: Iterable[tuple[str, int]]) -> Metric:
+def restart_family(pending: Iterable[tuple[str, int]]) -> Metric:
     """restart_pending{server}: the certificate in use changed after the last start."""
     family = GaugeMetricFamily(
         "stproxy_apns_certificate_restart_pending",
@@ -254,7 +249,7 @@ def _restart_family(pending: Iterable[tuple[str, int]]) -> Metric:
     return family
 
 
-def _cell_families(reports: Iterable[CellReport]) -> Iterator[Metric]:
+def cell_families(reports: Iterable[CellReport]) -> Iterator[Metric]:
     """distinct{cell}, missing{cell,node}, sync_pending{cell,node}."""
     distinct = GaugeMetricFamily(
         "stproxy_apns_certificate_distinct",

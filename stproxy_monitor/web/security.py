@@ -1,4 +1,4 @@
-"""TLS contexts and basic auth built from the web config, re-read when its files change."""
+"""Basic auth, rate limit and TLS built from the web config, re-read when its files change."""
 
 from __future__ import annotations
 
@@ -15,38 +15,31 @@ from dataclasses import dataclass
 
 import bcrypt
 import structlog
-from cryptography import x509
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.web.config import (
-    CURVES,
-    DEFAULT_AUTH_EXCLUDED_PATHS,
-    TLSServerConfig,
-    WebConfig,
-    load_web_config,
-)
+from stproxy_monitor.web.config import DEFAULT_AUTH_EXCLUDED_PATHS, WebConfig, load_web_config
+from stproxy_monitor.web.tls import build_ssl_context
+
+__all__ = ["PLAIN_HTTP", "BasicAuth", "WebConfigWatcher", "WebSecurity", "build_ssl_context"]
 
 log = structlog.get_logger("stproxy_monitor.web")
 
-_CLIENT_AUTH_MODES = {
-    # RequestClientCert: Go asks for a certificate and never checks it, so it carries no
-    # authority; Python's ssl cannot ask without verifying, so it does not ask at all.
-    "NoClientCert": ssl.CERT_NONE,
-    "RequestClientCert": ssl.CERT_NONE,
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
-}
-_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 MAX_AUTHORIZATION_CHARS = 1024
-# One bcrypt at a time in the whole process (as exporter-toolkit does): a storm of wrong
-# passwords costs at most one core, and cached right answers never wait for it.
-_BCRYPT_LOCK = threading.Lock()
+# Unknown users are checked against this fixed cost-10 hash (of a password nobody is given), as
+# in exporter-toolkit: the answer takes about as long as for a real user, and an unknown name
+# never costs more than cost 10, however expensive the configured hashes are.
+DUMMY_HASH = b"$2b$10$/vxKYIvtZWT8jSSvrVWg6ect1MI5A/YN/a6niH.o8Y6cAc1R9MJra"
 
 
 class BasicAuth:
-    """bcrypt basic auth with a bounded LRU of results so that repeated scrapes cost no bcrypt."""
+    """bcrypt basic auth with bounded LRUs of results so that repeated scrapes cost no bcrypt.
+
+    Right credentials and wrong ones are cached apart: a storm of made-up names cannot push
+    the scraper's (right) entry out. `lookup` answers from the caches only, so that the HTTP
+    server can run the bcrypt of a miss in its own bounded pool; `check` does both.
+    """
 
     def __init__(
         self,
@@ -56,48 +49,69 @@ class BasicAuth:
         checkpw: Callable[[bytes, bytes], bool] = bcrypt.checkpw,
     ) -> None:
         self._users = [(name.encode("utf-8"), hashed) for name, hashed in users]
-        # Unknown users are checked against the most expensive real hash, so that timing does
-        # not tell whether a user name exists.
-        self._decoy = max((h for _, h in self._users), key=lambda h: h[4:6], default=None)
         self._checkpw = checkpw
         self._key = os.urandom(32)
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
+        self._right: OrderedDict[bytes, bool] = OrderedDict()
+        self._wrong: OrderedDict[bytes, bool] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self.bcrypt_runs = 0
 
+    def lookup(self, authorization: str | None) -> bool | None:
+        """The answer without bcrypt (malformed: False; cached: its result), None if unknown."""
+        credentials = parse_basic(authorization)
+        if credentials is None or not self._users:
+            return False
+        key = self._cache_key(*credentials)
+        with self._lock:
+            for cache in (self._right, self._wrong):
+                if key in cache:
+                    cache.move_to_end(key)
+                    return cache[key]
+        return None
+
+    def known_user(self, authorization: str | None) -> bool:
+        """Whether the header names a configured user (for the server's queue of misses)."""
+        credentials = parse_basic(authorization)
+        return credentials is not None and self._hash_of(credentials[0]) is not None
+
     def check(self, authorization: str | None) -> bool:
         """Whether an Authorization header names a configured user with the right password."""
+        cached = self.lookup(authorization)
+        if cached is not None:
+            return cached
         credentials = parse_basic(authorization)
-        if credentials is None:
-            return False
+        assert credentials is not None  # noqa: S101 - lookup answered False otherwise
         user, password = credentials
-        hashed = None
-        for name, candidate in self._users:  # no early exit: same work whichever user matches
-            if hmac.compare_digest(name, user):
-                hashed = candidate
-        key = hmac.new(self._key, b"%d:%b:%b" % (len(user), user, password), "sha256").digest()
+        hashed = self._hash_of(user)
+        ok = self._bcrypt(password, hashed or DUMMY_HASH) and hashed is not None
+        cache = self._right if ok else self._wrong
         with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        decoy = hashed or self._decoy
-        ok = decoy is not None and self._bcrypt(password, decoy) and hashed is not None
-        with self._lock:
-            self._cache[key] = ok
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            cache[self._cache_key(user, password)] = ok
+            while len(cache) > self._cache_size:
+                cache.popitem(last=False)
         return ok
 
+    def _hash_of(self, user: bytes) -> bytes | None:
+        """The user's hash; every name is compared (no early exit, same work for any user)."""
+        hashed = None
+        for name, candidate in self._users:
+            if hmac.compare_digest(name, user):
+                hashed = candidate
+        return hashed
+
+    def _cache_key(self, user: bytes, password: bytes) -> bytes:
+        """A keyed digest of the credentials (the cache never holds a password)."""
+        return hmac.new(self._key, b"%d:%b:%b" % (len(user), user, password), "sha256").digest()
+
     def _bcrypt(self, password: bytes, hashed: bytes) -> bool:
-        """One bcrypt comparison, serialized; over-long passwords are simply wrong."""
-        with _BCRYPT_LOCK:
+        """One bcrypt comparison; over-long passwords are simply wrong."""
+        with self._lock:
             self.bcrypt_runs += 1
-            try:
-                return self._checkpw(password, hashed)
-            except ValueError:  # bcrypt >= 5 refuses passwords over 72 bytes
-                return False
+        try:
+            return self._checkpw(password, hashed)
+        except ValueError:  # bcrypt >= 5 refuses passwords over 72 bytes
+            return False
 
 
 def parse_basic(authorization: str | None) -> tuple[bytes, bytes] | None:
@@ -125,12 +139,43 @@ class WebSecurity:
     auth_excluded_paths: frozenset[str] = DEFAULT_AUTH_EXCLUDED_PATHS
     client_allowed_sans: frozenset[str] = frozenset()
     certificate_not_after: float | None = None
+    rate_limit: RateLimiter | None = None
+
+    def needs_auth(self, path: str) -> bool:
+        """Whether a request for `path` must carry credentials."""
+        return self.auth is not None and path not in self.auth_excluded_paths
 
     def authorized(self, path: str, authorization: str | None) -> bool:
         """Whether a request for `path` with this Authorization header may proceed."""
         if self.auth is None or path in self.auth_excluded_paths:
             return True
         return self.auth.check(authorization)
+
+
+class RateLimiter:
+    """exporter-toolkit's rate_limit: a token bucket of `burst` tokens, one more every
+    `interval` seconds, shared by all requests (burst 0 refuses everything, as in Go)."""
+
+    def __init__(
+        self, interval: float, burst: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        """Take a token if there is one."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._last) / self._interval)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
 
 
 PLAIN_HTTP = WebSecurity()
@@ -150,97 +195,8 @@ def build_security(config: WebConfig) -> WebSecurity:
         if config.tls
         else frozenset(),
         certificate_not_after=not_after,
+        rate_limit=RateLimiter(*config.rate_limit) if config.rate_limit else None,
     )
-
-
-def build_ssl_context(tls: TLSServerConfig, *, source: str) -> tuple[ssl.SSLContext, float]:
-    """A server SSLContext and the leaf certificate's end of validity; ConfigError says why not.
-
-    The private key goes straight from key_file into OpenSSL: it is never read into Python,
-    never logged, and an encrypted key fails instead of prompting on a terminal.
-    """
-    where = f"{source}: tls_server_config"
-    problems: list[str] = []
-    # A combined PEM (cert_file == key_file) is named by its key only: its path is a key path.
-    shown = "" if tls.cert_file == tls.key_file else f" (got {tls.cert_file})"
-    not_after = _leaf_not_after(tls.cert_file, f"{where}.cert_file", shown, problems)
-    try:
-        with open(tls.key_file, "rb"):
-            pass
-    except OSError as exc:
-        problems.append(f"{where}.key_file: cannot read: {exc.strerror or type(exc).__name__}")
-    if problems:
-        raise ConfigError(problems)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = _VERSIONS[tls.min_version]
-    context.maximum_version = _VERSIONS[tls.max_version]
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
-    if tls.prefer_server_cipher_suites:
-        context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    if tls.openssl_ciphers:
-        try:
-            context.set_ciphers(tls.openssl_ciphers)
-        except ssl.SSLError:
-            problems.append(f"{where}.cipher_suites: none is available in this Python's OpenSSL")
-    for curve in tls.curve_preferences:
-        context.set_ecdh_curve(CURVES[curve])
-    context.set_alpn_protocols(["http/1.1"])
-    try:
-        context.load_cert_chain(tls.cert_file, tls.key_file, password=_no_password)
-    except ssl.SSLError as exc:
-        problems.append(f"{where}.key_file: {_key_problem(exc)}")
-    context.verify_mode = _CLIENT_AUTH_MODES[tls.client_auth_type]
-    if tls.client_auth_type != "NoClientCert" and (tls.client_ca_file or tls.client_ca):
-        _load_client_cas(context, tls, where, problems)
-    if problems:
-        raise ConfigError(problems)
-    return context, not_after or 0.0
-
-
-def _no_password() -> bytes:
-    """The key's password callback: keys must not be encrypted (as in exporter-toolkit)."""
-    return b""
-
-
-def _key_problem(exc: ssl.SSLError) -> str:
-    """What went wrong loading the key (without its path or any of its content)."""
-    if exc.reason == "KEY_VALUES_MISMATCH":
-        return "does not belong to the certificate in cert_file"
-    detail = f" (OpenSSL: {exc.reason})" if exc.reason else ""
-    return f"is not a usable private key: it must be an unencrypted PEM key{detail}"
-
-
-def _leaf_not_after(path: str, where: str, shown: str, problems: list[str]) -> float | None:
-    """The first certificate's notAfter from a PEM file; problems say why not."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(1024 * 1024)
-    except OSError as exc:
-        problems.append(f"{where}: cannot read: {exc.strerror or type(exc).__name__}{shown}")
-        return None
-    try:
-        leaf = x509.load_pem_x509_certificates(data)[0]
-    except ValueError:
-        problems.append(f"{where}: holds no PEM certificate{shown}")
-        return None
-    return leaf.not_valid_after_utc.timestamp()
-
-
-def _load_client_cas(
-    context: ssl.SSLContext, tls: TLSServerConfig, where: str, problems: list[str]
-) -> None:
-    """Trust anchors for client certificates, from client_ca_file or inline client_ca."""
-    key = "client_ca_file" if tls.client_ca_file else "client_ca"
-    try:
-        if tls.client_ca_file:
-            context.load_verify_locations(cafile=tls.client_ca_file)
-        else:
-            context.load_verify_locations(cadata=tls.client_ca)
-    except FileNotFoundError as exc:
-        problems.append(f"{where}.{key}: cannot read: {exc.strerror} (got {tls.client_ca_file})")
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or "unreadable"
-        problems.append(f"{where}.{key}: holds no usable PEM CA certificate ({reason})")
 
 
 def _fingerprint(paths: Sequence[str], stat: Callable[[str], os.stat_result]) -> tuple[object, ...]:

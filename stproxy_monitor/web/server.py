@@ -1,402 +1,354 @@
-"""HTTP endpoints: /metrics, the landing page, health, readiness and reload, over HTTP or TLS."""
+"""The HTTP server: one asyncio event loop on its own thread, every connection a task.
+
+A connection costs a file descriptor, a small task and a timer, not a thread: thousands of
+idle, slow or half-open ones cannot starve a scrape. Each phase has its deadline (TLS handshake,
+request head, body, write, keep-alive), connections are capped per client address and in total,
+bcrypt runs in a small bounded pool with a deadline, and route handlers (exposition, reload,
+landing page) run on a few worker threads so that the loop never waits for them.
+
+asyncio streams (stdlib) were chosen over a server library: the daemon's HTTP needs are five
+fixed routes over HTTP/1.1, and the parts that matter here (sniffing plain HTTP on the TLS port,
+TLS alerts on a failed handshake, per-phase deadlines, caps) would have to be written around any
+library anyway; no new dependency.
+"""
 
 from __future__ import annotations
 
-import html
-import io
-import ipaddress
-import re
+import asyncio
+import contextlib
 import socket
-import ssl
-import sys
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import structlog
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
 
-from stproxy_monitor.metrics.exposition import Exposition, Section, same_if_equal
-from stproxy_monitor.web.security import PLAIN_HTTP, WebSecurity
-from stproxy_monitor.web.sockets import DeadlineReader, HeadBudget, HeadTooLargeError, SocketWriter
+from stproxy_monitor.metrics.exposition import Exposition
+from stproxy_monitor.web.admission import Admission, Ticket, fd_budget
+from stproxy_monitor.web.protocol import (
+    HeadError,
+    Request,
+    Response,
+    body_length,
+    error_response,
+    parse_head,
+    serialize,
+)
+from stproxy_monitor.web.routes import Endpoints, Route, endpoint_table
+from stproxy_monitor.web.security import BasicAuth, WebSecurity
+from stproxy_monitor.web.sockets import Channel, HandshakeRefusedError
+from stproxy_monitor.web.stats import REFUSAL_REASONS, HTTPStats
+
+__all__ = [
+    "REFUSAL_REASONS",
+    "Endpoints",
+    "HTTPStats",
+    "Limits",
+    "MonitorHTTPServer",
+    "Route",
+    "serve_in_thread",
+]
 
 log = structlog.get_logger("stproxy_monitor.http")
 
-# Path -> the methods it allows (the Allow header of a 405).
-ROUTES = {
-    "/metrics": "GET, HEAD",
-    "/": "GET, HEAD",
-    "/-/ready": "GET, HEAD",
-    "/-/healthy": "GET, HEAD",
-    "/-/reload": "POST",
-}
-REFUSAL_REASONS = (
-    "bad_request",
-    "client_certificate",
-    "connection_limit",
-    "plain_http",
-    "timeout",
-    "tls_handshake",
-    "too_large",
-    "unauthorized",
-)
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
-_PLAIN_TO_TLS = (
-    b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Sizes and timeouts that keep one client from holding resources others need."""
+    """Sizes, deadlines and caps that keep one client from holding what others need."""
 
     max_request_line: int = 8 * 1024
     max_header_bytes: int = 32 * 1024
     max_body_bytes: int = 64 * 1024
-    handshake_timeout: float = 10.0  # TCP accept to TLS handshake done
+    handshake_timeout: float = 5.0  # TCP accept to TLS handshake done
+    head_timeout: float = 5.0  # a request's head: from the connection's start or first byte
     idle_timeout: float = 60.0  # keep-alive wait for the next request
-    head_timeout: float = 10.0  # first byte of a request to the end of its headers
     body_timeout: float = 10.0
     write_timeout: float = 30.0
-    max_connections: int = 256
+    max_connections: int = 4096  # lowered to what the file descriptor limit allows
+    max_per_client: int = 64  # connections from one client address
+    auth_workers: int = 2  # bcrypt threads
+    auth_queue: int = 8  # bcrypt checks waiting or running; more get 503 at once
+    auth_timeout: float = 5.0  # a bcrypt check's wait and run
+    handler_workers: int = 4
+    drain_timeout: float = 1.0  # after shutdown, for idle keep-alive connections to go
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoints:
-    """What the handler serves; every collaborator injected."""
-
-    registry: CollectorRegistry
-    ready: Callable[[], bool]
-    reload: Callable[[], tuple[bool, str]]
-    landing: Callable[[], str]
-    security: Callable[[], WebSecurity] = field(default=lambda: PLAIN_HTTP)
-
-
-class HTTPStats(Collector):
-    """Counts of refused connections and requests, by a fixed reason."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts = dict.fromkeys(REFUSAL_REASONS, 0)
-        self._last: tuple[tuple[str, int], ...] | None = None
-
-    def refuse(self, reason: str) -> None:
-        """Count one refusal."""
-        with self._lock:
-            self._counts[reason] += 1
-
-    def count(self, reason: str) -> int:
-        """The current count for a reason."""
-        with self._lock:
-            return self._counts[reason]
-
-    def describe(self) -> Iterator[Metric]:
-        """Nothing up front: the family is built per scrape."""
-        return iter(())
-
-    def collect(self) -> Iterator[Metric]:
-        """stproxy_monitor_http_refused_total{reason}."""
-        for section in self.sections():
-            yield from section.families()
-
-    def sections(self) -> list[Section]:
-        """One section, keyed on the counts (rendered again when one moves)."""
-        with self._lock:
-            counts = tuple(self._counts.items())
-        counts = self._last = same_if_equal(self._last, counts)
-        return [Section(name="http_refused", key=counts, families=lambda: [_refused(counts)])]
-
-
-def _refused(counts: tuple[tuple[str, int], ...]) -> Metric:
-    """stproxy_monitor_http_refused_total{reason}."""
-    family = CounterMetricFamily(
-        "stproxy_monitor_http_refused",
-        "Connections and requests refused (TLS, authentication, limits, malformed).",
-        labels=["reason"],
-    )
-    for reason, count in counts:
-        family.add_metric([reason], float(count))
-    return family
-
-
-class MonitorHandler(BaseHTTPRequestHandler):
-    """One connection: requests read under deadlines, authorized, routed, answered."""
-
-    server: MonitorHTTPServer
-    protocol_version = "HTTP/1.1"
-    server_version = "stproxy-monitor"
-    sys_version = ""
-    security: WebSecurity = PLAIN_HTTP
-
-    def setup(self) -> None:
-        """Reader with deadlines and a sendall writer instead of StreamRequestHandler's files."""
-        limits = self.server.limits
-        self.connection = self.request
-        # A response is one write (see _send): nothing waits for the ACK of an earlier segment.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.reader = DeadlineReader(
-            self.connection, idle=limits.idle_timeout, head=limits.head_timeout
-        )
-        self.rfile = io.BufferedReader(self.reader)
-        self.wfile: SocketWriter = SocketWriter(self.connection, timeout=limits.write_timeout)
-
-    def handle_one_request(self) -> None:
-        """Read, check and answer one request; any problem closes the connection."""
-        self.security = self.server.endpoints.security()
-        self.command, self.request_version, self.requestline, self.path = "", "HTTP/1.1", "", ""
-        try:
-            self.reader.await_request()
-            self.raw_requestline = self.rfile.readline(self.server.limits.max_request_line + 1)
-            if not self.raw_requestline:
-                self.close_connection = True
-            elif len(self.raw_requestline) > self.server.limits.max_request_line:
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-            elif self._parse() and self._read_body():
-                self._dispatch()
-            self.wfile.flush()
-        except TimeoutError:
-            self.server.stats.refuse("timeout")
-            self.close_connection = True
-
-    def _parse(self) -> bool:
-        """Request line and headers, the header section within its byte budget."""
-        if len(self.raw_requestline.split()) == 2:  # HTTP/0.9: no headers, no status line
-            self.request_version = "HTTP/1.0"
-            self.send_error(HTTPStatus.BAD_REQUEST)
-            return False
-        rfile = self.rfile
-        self.rfile = HeadBudget(rfile, self.server.limits.max_header_bytes)  # type: ignore[assignment]
-        try:
-            parsed = self.parse_request()
-        except HeadTooLargeError:
-            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            return False
-        finally:
-            self.rfile = rfile
-        return parsed
-
-    def _read_body(self) -> bool:
-        """Consume a (small) body so that it cannot be read as the next request."""
-        if self.headers.get_all("Transfer-Encoding"):
-            self.send_error(HTTPStatus.LENGTH_REQUIRED)
-            return False
-        lengths = self.headers.get_all("Content-Length") or ["0"]
-        if len(lengths) > 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
-            self.send_error(HTTPStatus.BAD_REQUEST)
-            return False
-        length = int(lengths[0])
-        if length > self.server.limits.max_body_bytes:
-            self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-            return False
-        if length:
-            self.reader.extend(self.server.limits.body_timeout)
-            if len(self.rfile.read(length)) < length:
-                self.close_connection = True
-                return False
-        return True
-
-    def _dispatch(self) -> None:
-        """Authorize, then route by method and path."""
-        path = self.path.split("?", 1)[0]
-        if not self.security.authorized(path, self.headers.get("Authorization")):
-            self.server.stats.refuse("unauthorized")
-            self._send(401, b"Unauthorized\n", headers={"WWW-Authenticate": WWW_AUTHENTICATE})
-            return
-        if path not in ROUTES:
-            self._send(404, b"Not found\n")
-        elif self.command not in ROUTES[path].split(", "):
-            self._send(405, b"Method not allowed\n", headers={"Allow": ROUTES[path]})
-        elif self.command == "POST":
-            ok, message = self.server.endpoints.reload()
-            self._send(200 if ok else 500, (message + "\n").encode())
-        else:
-            self._get(path)
-
-    def _get(self, path: str) -> None:
-        """Serve a GET/HEAD path."""
-        endpoints = self.server.endpoints
-        if path == "/metrics":
-            self._metrics()
-        elif path == "/":
-            self._send(200, endpoints.landing().encode(), "text/html; charset=utf-8")
-        elif path == "/-/ready":
-            ok = endpoints.ready()
-            self._send(200 if ok else 503, b"Ready\n" if ok else b"Not ready\n")
-        else:
-            self._send(200, b"Healthy\n")
-
-    def _metrics(self) -> None:
-        """The exposition, in the format and compression the scraper asked for."""
-        gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-        body, content_type = self.server.exposition.render(
-            self.headers.get("Accept", ""), gzip=gzip
-        )
-        self._send(200, body, content_type, headers={"Content-Encoding": "gzip"} if gzip else {})
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """A short plain-text error that closes the connection (never echoes the request)."""
-        self.server.stats.refuse("too_large" if code in _TOO_LARGE else "bad_request")
-        self.close_connection = True
-        if self.request_version == "HTTP/0.9":  # no status line in 0.9: answer as 1.0
-            self.request_version = "HTTP/1.0"
-        self._send(code, f"{HTTPStatus(code).phrase}\n".encode())
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "text/plain; charset=utf-8",
-        *,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Write a complete response with the configured security headers (no body to HEAD)."""
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (*self.security.headers, *(headers or {}).items()):
-            self.send_header(name, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        # Head and body in one send: apart, the body waited for the client's delayed ACK of the
-        # head (Nagle), 40 ms on Linux.
-        with self.wfile.corked():
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-    def version_string(self) -> str:
-        """The Server header: the name only, no Python version."""
-        return self.server_version
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Access log at debug level: known paths only, never a query string or a header."""
-        path = self.path.split("?", 1)[0]
-        log.debug(
-            "http_request",
-            client=self.client_address[0],
-            method=self.command if self.command in ("GET", "HEAD", "POST") else "other",
-            path=path if path in ROUTES else "other",
-            status=int(code) if str(code).isdigit() else 0,
-        )
-
-    def log_error(self, format: str, *args: Any) -> None:
-        """http.server's own error lines would quote the request: the status is logged instead."""
-
-
-class MonitorHTTPServer(ThreadingHTTPServer):
-    """One thread per connection (TLS handshakes happen there too, never in the accept loop)."""
-
-    daemon_threads = True  # not joined on close: SIGTERM never waits for idle keep-alives
-    allow_reuse_address = True
-    request_queue_size = 64
+class MonitorHTTPServer:
+    """Bound at construction (server_address is known); serve_forever runs the loop."""
 
     def __init__(
         self, address: tuple[str, int], endpoints: Endpoints, *, limits: Limits | None = None
     ) -> None:
         self.endpoints = endpoints
         self.exposition = Exposition(endpoints.registry)
-        self.limits = limits or Limits()
+        self.routes = endpoint_table(endpoints, self.exposition)
+        self.limits = limits = limits or Limits()
         self.stats = HTTPStats()
-        self._slots = threading.BoundedSemaphore(self.limits.max_connections)
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, MonitorHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Start the connection's thread, or close it at once when too many are open."""
-        if not self._slots.acquire(blocking=False):
-            self.stats.refuse("connection_limit")
-            self.shutdown_request(request)
-            return
+        total = fd_budget(limits.max_connections)
+        self.admission = Admission(total=total, per_address=limits.max_per_client)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind(address)
+            self.socket.listen(1024)
+        except OSError:
+            self.socket.close()
             raise
+        self.server_address = self.socket.getsockname()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._drained = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        self._auth_pending = 0
+        self._handlers: ThreadPoolExecutor | None = None
+        self._bcrypt: ThreadPoolExecutor | None = None
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """The connection's thread: TLS handshake, then the requests."""
-        connection = request
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Serve until shutdown() (returns at once if shutdown came first)."""
+        asyncio.run(self._main())
+
+    def shutdown(self) -> None:
+        """Stop accepting and wait for requests in progress (idle connections are not waited
+        for: they are closed within drain_timeout, or when their client closes them)."""
+        with self._lock:
+            self._stopping = True
+            loop, stop = self._loop, self._stop
+        if loop is None or stop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(stop.set)
+            self._drained.wait(self.limits.drain_timeout + 30)
+
+    def server_close(self) -> None:
+        """Close the listening socket (idempotent)."""
+        self.socket.close()
+
+    async def _main(self) -> None:
+        with self._lock:
+            if self._stopping:
+                self._drained.set()
+                return
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._handlers = ThreadPoolExecutor(self.limits.handler_workers, "http-handler")
+        self._bcrypt = ThreadPoolExecutor(self.limits.auth_workers, "http-bcrypt")
         try:
-            connection = self._secure(request)
-            if connection is not None:
-                self.finish_request(connection, client_address)
-        except Exception:
-            self.handle_error(connection, client_address)
+            server = await asyncio.start_server(self._connection, sock=self.socket)
+            await self._stop.wait()
+            server.close()
+            await self._drain()
         finally:
-            self.shutdown_request(connection if connection is not None else request)
-            self._slots.release()
+            self._drained.set()
+            self._handlers.shutdown(wait=False, cancel_futures=True)
+            self._bcrypt.shutdown(wait=False, cancel_futures=True)
 
-    def _secure(self, sock: socket.socket) -> socket.socket | None:
-        """The TLS-wrapped connection (None if refused), or the plain one without TLS."""
+    async def _drain(self) -> None:
+        """Wait for requests in progress, then (within drain_timeout) for idle connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.drain_timeout
+        while self._busy and loop.time() < deadline + 30:
+            await asyncio.sleep(0.01)
+        self._drained.set()
+        while self._tasks and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - called by start_server inside a task
+        channel = Channel(reader, writer)
+        ticket = self.admission.admit(channel.peer_address(), lambda: _cancel(task))
+        if ticket is None or self._stopping:
+            self.stats.refuse("connection_limit")
+            writer.close()
+            return
+        self._tasks.add(task)
+        try:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                # A response is one write: nothing waits for the ACK of an earlier segment.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await self._serve(channel, ticket)
+        except (OSError, EOFError, asyncio.CancelledError):
+            pass  # gone, evicted for a newer connection, or the server stops
+        except Exception as exc:
+            log.error("http_handler_failed", client=ticket.address, error=type(exc).__name__)
+        finally:
+            self._tasks.discard(task)
+            self.admission.release(ticket)
+            channel.close()
+
+    async def _serve(self, channel: Channel, ticket: Ticket) -> None:
+        """The TLS handshake, then requests until one asks to close or a deadline passes."""
+        limits = self.limits
         security = self.endpoints.security()
-        if security.ssl_context is None:
-            return sock
-        tls = self._handshake(sock, security.ssl_context)
-        allowed = security.client_allowed_sans
-        if tls is not None and allowed and not san_allowed(tls.getpeercert(), allowed):
-            self.stats.refuse("client_certificate")
-            tls.close()
-            return None
-        return tls
+        if security.ssl_context is not None:
+            try:
+                async with asyncio.timeout(limits.handshake_timeout):
+                    await channel.handshake(security.ssl_context)
+            except TimeoutError:
+                self.stats.refuse("timeout")
+                return
+            except HandshakeRefusedError as exc:
+                if exc.reason:
+                    self.stats.refuse(exc.reason)
+                return
+        first = True
+        while True:
+            if not first:
+                try:
+                    async with asyncio.timeout(limits.idle_timeout):
+                        channel.pending = await channel.read()
+                except TimeoutError:
+                    return  # an idle keep-alive ends: not a refusal
+                if not channel.pending:
+                    return
+                security = self.endpoints.security()
+            if not await self._one_request(channel, security, ticket):
+                return
+            first = False
 
-    def _handshake(self, sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket | None:
-        """The TLS handshake within its timeout; plain HTTP gets a one-line 400."""
-        sock.settimeout(self.limits.handshake_timeout)
+    async def _one_request(self, channel: Channel, security: WebSecurity, ticket: Ticket) -> bool:
+        """Read, check and answer one request; whether the connection stays open."""
+        limits = self.limits
+        request: Request | None = None
         try:
-            first = sock.recv(1, socket.MSG_PEEK)
-            if first != b"\x16":  # not a TLS handshake record (b"": gone without a word)
-                if first.isalpha():
-                    self.stats.refuse("plain_http")
-                    sock.sendall(_PLAIN_TO_TLS)
-                elif first:
-                    self.stats.refuse("tls_handshake")
-                return None
-            tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        except OSError as exc:
-            self.stats.refuse("timeout" if isinstance(exc, TimeoutError) else "tls_handshake")
-            return None
+            try:
+                async with asyncio.timeout(limits.head_timeout):
+                    head = await channel.read_head(
+                        max_line=limits.max_request_line, max_head=limits.max_header_bytes
+                    )
+                request = parse_head(head)
+                length = body_length(request, limits.max_body_bytes)
+            except HeadError as exc:
+                self.stats.refuse("too_large" if exc.status in _TOO_LARGE else "bad_request")
+                await self._write(channel, security, error_response(exc.status), exc.version)
+                _log_request(ticket.address, request, exc.status, self.routes)
+                return False
+            if length:
+                async with asyncio.timeout(limits.body_timeout):
+                    await channel.read_exactly(length)
+            self._busy += 1
+            try:
+                response = await self._answer(request, security)
+                keep = request.keep_alive
+                await self._write(
+                    channel, security, response, request.version, request=request, keep=keep
+                )
+            finally:
+                self._busy -= 1
+        except TimeoutError:
+            self.stats.refuse("timeout")
+            return False
+        self.admission.proven(ticket)
+        _log_request(ticket.address, request, response.status, self.routes)
+        return keep
+
+    async def _write(
+        self,
+        channel: Channel,
+        security: WebSecurity,
+        response: Response,
+        version: str,
+        *,
+        request: Request | None = None,
+        keep: bool = False,
+    ) -> None:
+        data = serialize(
+            response,
+            version=version,
+            head_only=request is not None and request.method == "HEAD",
+            close=not keep,
+            common=security.headers,
+        )
+        async with asyncio.timeout(self.limits.write_timeout):
+            await channel.write(data)
+
+    # -- answers -----------------------------------------------------------------------------
+
+    async def _answer(self, request: Request, security: WebSecurity) -> Response:
+        """Rate limit, authorization, then the route."""
+        refused = await self._gate(request, security)
+        if refused is not None:
+            return refused
+        path = request.path
+        route = self.routes.get(path)
+        if route is None:
+            return Response.text(404, "Not found\n")
+        if request.method not in route.methods:
+            return Response.text(405, "Method not allowed\n", Allow=route.allow)
+        loop = asyncio.get_running_loop()
         try:
-            tls.do_handshake()
-        except OSError as exc:  # ssl.SSLError included
-            self.stats.refuse("timeout" if isinstance(exc, TimeoutError) else "tls_handshake")
-            tls.close()
+            return await loop.run_in_executor(self._handlers, route.handler, request)
+        except Exception as exc:
+            log.error("http_handler_failed", path=path, error=type(exc).__name__)
+            return Response.text(500, "Internal Server Error\n")
+
+    async def _gate(self, request: Request, security: WebSecurity) -> Response | None:
+        """The answer to a request refused by the rate limit or authorization, else None."""
+        if security.rate_limit is not None and not security.rate_limit.allow():
+            self.stats.refuse("rate_limited")
+            return Response.text(429, "Too Many Requests\n")
+        if security.auth is None or not security.needs_auth(request.path):
             return None
-        return tls
+        ok = await self._authorize(security.auth, request.header("Authorization"))
+        if ok is None:
+            self.stats.refuse("auth_busy")
+            return Response.text(503, "Service Unavailable\n", Retry_After="1")
+        if not ok:
+            self.stats.refuse("unauthorized")
+            return Response.text(401, "Unauthorized\n", WWW_Authenticate=WWW_AUTHENTICATE)
+        return None
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A connection failed: a client gone away is routine; anything else is logged."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError):
-            log.debug("http_connection_error", client=client_address[0], error=type(exc).__name__)
-        else:
-            log.error("http_handler_failed", client=client_address[0], error=type(exc).__name__)
-
-
-def san_allowed(cert: dict[str, Any] | None, allowed: frozenset[str]) -> bool:
-    """Whether a verified client certificate names one of the allowed SANs (IPs compared as IPs)."""
-    names = {str(value).strip() for _, value in (cert or {}).get("subjectAltName", ())}
-    if names & allowed:
-        return True
-    return bool(_ips(names) & _ips(allowed))
-
-
-def _ips(values: set[str] | frozenset[str]) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """The values that are IP addresses, parsed."""
-    out = set()
-    for value in values:
+    async def _authorize(self, auth: BasicAuth, header: str) -> bool | None:
+        """The cached answer, or one bcrypt in the pool within its deadline; None: too busy."""
+        cached = auth.lookup(header)
+        if cached is not None:
+            return cached
+        if self._auth_pending >= self.limits.auth_queue:
+            return None
+        self._auth_pending += 1
         try:
-            out.add(ipaddress.ip_address(value))
-        except ValueError:
-            continue
-    return out
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._bcrypt, auth.check, header)
+            async with asyncio.timeout(self.limits.auth_timeout):
+                return await future
+        except TimeoutError:
+            return None
+        finally:
+            self._auth_pending -= 1
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    """Drop a connection (its task ends at its next await)."""
+    task.cancel()
+
+
+def _log_request(
+    client: str, request: Request | None, status: int, routes: dict[str, Route]
+) -> None:
+    """Access log at debug level: known paths only, never a query string or a header."""
+    method = request.method if request is not None else ""
+    path = request.path if request is not None else ""
+    log.debug(
+        "http_request",
+        client=client,
+        method=method if method in ("GET", "HEAD", "POST") else "other",
+        path=path if path in routes else "other",
+        status=status,
+    )
 
 
 def serve_in_thread(server: MonitorHTTPServer) -> threading.Thread:
@@ -404,23 +356,3 @@ def serve_in_thread(server: MonitorHTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread
-
-
-def landing_page(rows: list[tuple[str, str, str, float]], version: str) -> str:
-    """A small HTML page: each certificate's days left, and a link to /metrics."""
-    body = (
-        "".join(
-            f"<tr><td>{html.escape(src)}</td><td>{html.escape(path)}</td><td>{html.escape(subject)}"
-            f"</td><td>{days:.1f}</td></tr>"
-            for src, path, subject, days in rows
-        )
-        or "<tr><td colspan=4>no certificate known yet</td></tr>"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>stproxy-monitor</title></head>"
-        f"<body><h1>stproxy-monitor {html.escape(version)}</h1>"
-        "<p>Sametime Proxy APNS certificate and connection monitor.</p>"
-        "<p><a href='/metrics'>Metrics</a></p><h2>APNS certificates</h2>"
-        "<table border=1><tr><th>source</th><th>path</th><th>subject</th><th>days left</th></tr>"
-        f"{body}</table></body></html>"
-    )

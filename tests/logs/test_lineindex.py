@@ -5,7 +5,7 @@ RECORD_HEADER matches at their start, lines are counted newlines, and the candid
 include every line that may hold an event (CLFRX/WSVR00 anywhere, or an IBM certificate key or
 the "WebSphere Platform" process line at the start of the message, after whitespace, in UTF-8
 or cp1252). A CLFRX record whose id the kernel decides itself (clfrx_starts) is no candidate:
-its id must then be the one parsing._message_id finds (mirrored here), not CLFRX0079W. The
+its id must then be the one messages.message_id finds (mirrored here), not CLFRX0079W. The
 generators stress the kernels' shortcuts: column checks in a 27-byte window, marks of "]",
 CR and newline, the anchors X and V, 8-byte words, whitespace skipping, 256 KiB blocks.
 """
@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from stproxy_monitor.logs import lineindex
 from stproxy_monitor.logs.lineindex import LineIndex
-from stproxy_monitor.logs.parser import _message_id
+from stproxy_monitor.logs.messages import message_id as parser_message_id
 from stproxy_monitor.logs.recordformat import RECORD_HEADER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ SETTINGS = settings(
 
 
 # -- the references ------------------------------------------------------------------------
-# parsing._message_id, mirrored: the first token of the message when it starts with two
+# messages.message_id, mirrored: the first token of the message when it starts with two
 # spaces (or of a System.out/err record, O or R), else the third (after class and method).
 MESSAGE_ID = re.compile(r"(?P<id>[A-Z]{4,5}\d{4}(?P<sev>[A-Z]))(?::|\s|$)")
 
@@ -423,6 +423,39 @@ ID_LEAD = st.sampled_from(
 CLASS_NAMES = st.sampled_from(
     [b"com.ibm.ws.Foo", b"MD5Util", b"To", b"From (x)", b"IssuerDNReader", b"WebSphere", b"X"]
 )
+# Class and method words as java.util.logging writes them before an id (DOMAIN.md's APNSService
+# line, real WAS lines: an empty method after WebsphereCommonLauncher), and near misses: an
+# empty class, a tab or a non-ASCII byte inside, a word that begins like a line event.
+CLASS_WORDS = st.sampled_from(
+    [
+        b"com.ibm.collaboration.realtime.stproxy.services.APNS.APNSService",
+        b"com.ibm.ws.webcontainer.servlet.ServletWrapper",
+        b"WebsphereCommonLauncher",
+        b"SessionContextRegistry",
+        b"ApplicationRepositoryFactory",
+        b"",
+        b"com.ibm.X\tY",
+        b"com.ibm.\xc3\xa9t\xc3\xa9",
+        b"com.ibm.\xe9",
+        b"WebSphere",
+        b"MD5Util",
+        b"IssuerDNReader",
+        b"To",
+        b"[x]",
+        b"CLFRX0001I",
+    ]
+)
+METHOD_WORDS = st.sampled_from(
+    [b"startAPNS", b"init", b"", b"getSessionContext", b"\t", b"\xe9", b"\xc2\xa0", b"run()", b"X"]
+)
+CLASS_METHOD_ID = st.tuples(
+    CLASS_WORDS,
+    st.sampled_from([b" ", b" ", b" ", b"  ", b"\t"]),
+    METHOD_WORDS,
+    st.sampled_from([b" ", b" ", b" ", b"  ", b"", b"\t"]),
+    CLFRX_ID,
+    TEXT,
+).map(b"".join)
 MESSAGE = st.one_of(
     st.tuples(WHITESPACE, KEYWORD, TEXT).map(b"".join),  # "T   MSG"
     st.tuples(CLASS_NAMES, st.just(b" "), TEXT, st.just(b" "), WHITESPACE, KEYWORD).map(
@@ -433,6 +466,7 @@ MESSAGE = st.one_of(
     st.tuples(ID_LEAD, CLFRX_ID, TEXT).map(b"".join),
     st.tuples(ID_LEAD, CLFRX_ID, WHITESPACE, CLFRX_ID, TEXT).map(b"".join),
     st.tuples(CLASS_NAMES, st.just(b" "), TEXT, st.just(b" "), CLFRX_ID).map(b"".join),
+    CLASS_METHOD_ID,
     st.tuples(WHITESPACE, CLFRX_ID).map(b"".join),
     TEXT,
 )
@@ -672,15 +706,64 @@ def test_record_messages(region: bytes) -> None:
     check_all(region)
 
 
+EXAMPLE_RECORD = b"[5/10/20 3:09:01:349 UTC] 0000004e APNSService   "
+# What the kernels' candidate test sees at the start of a message (after ASCII whitespace):
+# such a line may be a line event, so the parser must see it even when it has a CLFRX id.
+EVENT_PREFIXES = (b"Issu", b"Subj", b"From", b"To (", b"WebS", b"MD5")
+ASCII_SPACE = b"\t\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def must_be_decided(line: bytes) -> str | None:
+    """The severity letter of a record line whose CLFRX id (not CLFRX0079W) the kernels must
+    decide themselves, so that the parser never sees it: every byte of the message up to the
+    byte after the id is ASCII, and the message does not begin like a line event."""
+    header = RECORD_HEADER.match(line)
+    found = message_id(line, "utf-8") if header else None
+    if header is None or found is None or not found.startswith("CLFRX") or found == "CLFRX0079W":
+        return None
+    message = line[header.end() :]
+    if message.startswith(b"  "):
+        at = len(message) - len(message.lstrip(ASCII_SPACE))
+    elif header[2] in (b"O", b"R"):
+        at = 0
+    else:
+        first = message.find(b" ")
+        at = message.find(b" ", first + 1) + 1 if first >= 0 else -1
+    if at < 0 or not message.startswith(found.encode(), at):
+        return None  # the id is not where the bytes say: a non-ASCII split, left to the parser
+    head = message[: at + len(found) + 1]
+    if any(byte >= 0x80 for byte in head) or message.lstrip(ASCII_SPACE).startswith(EVENT_PREFIXES):
+        return None
+    return found[-1]
+
+
+@SETTINGS
+@given(region=regions(st.tuples(header(), CLASS_METHOD_ID).map(b"".join)))
+@example(region=EXAMPLE_RECORD + b"I WebsphereCommonLauncher  CLFRX0332I: x\n")
+@example(region=EXAMPLE_RECORD + b"W com.ibm.X run CLFRX0079W: x\n")
+def test_class_method_ids_are_decided(region: bytes) -> None:
+    """A CLFRX id after the class and method words (the layout Sametime writes) is decided by
+    the kernels, with its severity, whenever the bytes before it are ASCII and the message
+    does not begin like a line event: only lines that may hold an event reach the parser."""
+    for kernel, index in check_all(region).items():
+        decided = dict(
+            zip(index.clfrx_starts.tolist(), bytes(index.clfrx_types).decode(), strict=True)
+        )
+        for start, text in split_lines(region):
+            letter = must_be_decided(text)
+            if letter is not None:
+                assert decided.get(start) == letter, (kernel, text)
+
+
 @SETTINGS
 @given(line=VALID_RECORD, encoding=st.sampled_from(ENCODINGS))
 def test_message_id_mirror(line: bytes, encoding: str) -> None:
-    """The reference's message_id is the parser's (parsing._message_id), which the kernels'
+    """The reference's message_id is the parser's (messages.message_id), which the kernels'
     decided CLFRX ids must agree with."""
     header = RECORD_HEADER.match(line)
     assert header is not None
     rest = line[header.end() :].decode(encoding, "replace").rstrip("\r")
-    assert message_id(line, encoding) == _message_id(rest, header[2].decode())
+    assert message_id(line, encoding) == parser_message_id(rest, header[2].decode())
 
 
 # -- errors and edges ----------------------------------------------------------------------
@@ -732,9 +815,6 @@ def test_empty_region(kernel: str, data: bytes, begin: int, end: int | None) -> 
     assert index.clfrx_counts() == {}
 
 
-EXAMPLE_RECORD = b"[5/10/20 3:09:01:349 UTC] 0000004e APNSService   "
-
-
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(
     ("text", "is_record", "expected"),
@@ -751,7 +831,22 @@ EXAMPLE_RECORD = b"[5/10/20 3:09:01:349 UTC] 0000004e APNSService   "
         (EXAMPLE_RECORD + b"I \t CLFRX0002W\tx", True, None),
         (EXAMPLE_RECORD + b"O CLFRX0003A text", True, "decided A"),
         (EXAMPLE_RECORD + b"R CLFRX0004E: text", True, "decided E"),
-        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX0001I: Started", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX0001I: Started", True, "decided I"),
+        (EXAMPLE_RECORD + b"W com.ibm.X run CLFRX0079W: Unable", True, "candidate"),
+        (EXAMPLE_RECORD + b"I WebsphereCommonLauncher  CLFRX0332I: x", True, "decided I"),
+        (EXAMPLE_RECORD + b"I WebsphereCommonLauncher  CWSCT0332I: x", True, None),
+        (EXAMPLE_RECORD + b"E  run CLFRX0058E: x", True, "decided E"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run  CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run more CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X\trun CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.\xe9 run CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X r\xc3\xa9 CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX0001I\xc2\xa0x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I WebSphere Platform CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I MD5Util run CLFRX0001I: x", True, "candidate"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX0001I", True, "decided I"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX0001I\tx", True, "decided I"),
+        (EXAMPLE_RECORD + b"I com.ibm.X run CLFRX001I: x", True, "candidate"),
         (EXAMPLE_RECORD + b"I   CLFRX001I: Started", True, "candidate"),
         (EXAMPLE_RECORD + b"I   CLFRX0001i: Started", True, "candidate"),
         (EXAMPLE_RECORD + b"I   CLFRX0001Ix", True, "candidate"),

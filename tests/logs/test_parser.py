@@ -21,7 +21,8 @@ from stproxy_monitor.logs.events import (
     ProcessHeader,
     ServerLifecycle,
 )
-from stproxy_monitor.logs.parser import Batch, LogParser, classify_reason
+from stproxy_monitor.logs.parser import Batch, LogParser
+from stproxy_monitor.logs.reasons import classify_reason
 from stproxy_monitor.logs.state import State
 
 NOW = 1_700_000_000.0

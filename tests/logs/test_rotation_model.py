@@ -478,3 +478,17 @@ def test_a_file_created_and_rotated_while_the_path_was_missing_is_read() -> None
         ("write", op("append", kinds=[1, 1])),
         ("write", op("rotate")),
     )
+
+
+def test_a_line_cut_by_a_truncation_is_not_glued_to_the_first_byte_of_the_new_content() -> None:
+    """A held half line, a truncation, then a first read of one byte of the new content.
+
+    (The one byte could not tell a new record from the rest of the held line, so it was
+    joined to it: the next record's line began with '[[' and its time could not be read.)
+    """
+    replay(
+        ("interrupted_poll", {"at": 1, **op("part")}),
+        ("interrupted_poll", {"at": 1, **op("copy_truncate")}),
+        ("interrupted_poll", {"at": 1, **op("part")}),
+        ("interrupted_poll", {"at": 1, **op("append")}),
+    )

@@ -8,6 +8,7 @@ resynchronized, the clock moving on.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
@@ -42,10 +43,10 @@ from support import (
     wait_until,
 )
 
+from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.run import Service
 from stproxy_monitor.config import CertificateConfig, Config, LogConfig, ProfileConfig
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.metrics.certificates import CertificateMonitor
 from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import Exposition, Section, SectionRegistry
 
@@ -374,6 +375,28 @@ def test_a_replaced_or_removed_certificate_shows_at_the_next_scrape(inprocess: I
     assert not values(
         samples, "stproxy_apns_certificate_read_ok", path=str(inprocess.pems / "b.pem")
     )
+
+
+def test_a_reload_shows_the_new_certificate_list_at_the_next_scrape(inprocess: InProcess) -> None:
+    """A reload naming only the PEM files: the next scrape and the landing page show them alone."""
+    assert len(serials(inprocess.scrape())) > 2
+    pem = str(inprocess.pems / "a.pem")
+    pkcs12 = inprocess.config.certificates[0].path
+    assert f"data-path='{pkcs12}'" in inprocess.service.http.endpoints.landing()
+    inprocess.config = dataclasses.replace(
+        inprocess.config,
+        certificates=(CertificateConfig(path=str(inprocess.pems / "*.pem")),),
+        profiles=(),
+    )
+    assert inprocess.service.reload() == (True, "reloaded")
+    samples = inprocess.scrape()
+    assert serials(samples) == {"a1", "b1"}
+    [days] = values(samples, EXPIRY, source="file", path=pem)
+    landing = inprocess.service.http.endpoints.landing()
+    row = landing.split(f"data-path='{pem}'", 1)[1].split("</tr>", 1)[0]
+    assert "Apple Push Services: 161" in row
+    assert f">{days:.1f}</td>" in row
+    assert f"data-path='{pkcs12}'" not in landing
 
 
 def test_a_resynchronized_node_copy_shows_at_the_next_scrape(

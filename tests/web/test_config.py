@@ -174,26 +174,53 @@ def test_document_must_be_a_mapping() -> None:
     assert problems(["a"]) == ["web.yml: must be a mapping of keys (got list ['a'])"]
 
 
-def test_unknown_and_unsupported_top_keys() -> None:
-    """An unknown key and exporter-toolkit's rate_limit are both named."""
-    assert problems({"tls": {}, "rate_limit": {"burst": 1}}) == [
-        "web.yml: rate_limit: is not supported by stproxy-monitor (remove it)",
-        "web.yml: tls: unknown key",
+def test_unknown_top_keys() -> None:
+    """An unknown key is named."""
+    assert problems({"tls": {}}) == ["web.yml: tls: unknown key"]
+
+
+def test_rate_limit_as_exporter_toolkit() -> None:
+    """interval (a Prometheus duration, 0 for none) and burst; interval 0 means no limit."""
+    assert parse_web_config({"rate_limit": {"interval": "1s", "burst": 20}}).rate_limit == (
+        1.0,
+        20,
+    )
+    assert parse_web_config({"rate_limit": {"interval": "1m30s"}}).rate_limit == (90.0, 0)
+    assert parse_web_config({"rate_limit": {"interval": "250ms", "burst": 0}}).rate_limit == (
+        0.25,
+        0,
+    )
+    assert parse_web_config({"rate_limit": {"interval": 0, "burst": 0}}).rate_limit is None
+    assert parse_web_config({"rate_limit": {"burst": 1}}).rate_limit is None
+    assert problems({"rate_limit": {"interval": "fast", "burst": -1, "every": 1}}) == [
+        "web.yml: rate_limit.every: unknown key",
+        'web.yml: rate_limit.interval: must be a duration such as "1s", "500ms" or 0 '
+        "(got str 'fast')",
+        "web.yml: rate_limit.burst: must be a whole number, 0 or more (got int -1)",
+    ]
+    assert problems({"rate_limit": "1s"}) == [
+        "web.yml: rate_limit: must be a mapping (got str '1s')"
     ]
 
 
 def test_tls_section_problems() -> None:
-    """Wrong shapes, unknown keys and inline cert/key in tls_server_config."""
+    """Wrong shapes, unknown keys, and a file and an inline PEM for the same thing."""
     assert problems({"tls_server_config": ["x"]}) == [
         "web.yml: tls_server_config: must be a mapping (got list ['x'])"
     ]
     assert tls_problems(cert="PEM", key="PEM", bogus=1) == [
         "web.yml: tls_server_config.bogus: unknown key",
-        "web.yml: tls_server_config.cert: inline certificates are not supported: Python's ssl "
-        "module loads them from files; use cert_file",
-        "web.yml: tls_server_config.key: inline private keys are not supported: Python's ssl "
-        "module loads them from files; use key_file",
+        "web.yml: tls_server_config: give cert_file or cert, not both (got str 'both')",
+        "web.yml: tls_server_config: give key_file or key, not both (got str 'both')",
     ]
+
+
+def test_inline_cert_and_key_are_accepted() -> None:
+    """cert and key (inline PEM) stand in for cert_file and key_file, and are no files."""
+    tls = parse_web_config({"tls_server_config": {"cert": "CERT PEM", "key": "KEY PEM"}}).tls
+    assert tls is not None
+    assert (tls.cert, tls.key, tls.files) == ("CERT PEM", "KEY PEM", ())
+    assert "KEY PEM" not in repr(tls)
 
 
 def test_cert_and_key_are_required_and_the_key_path_never_shown() -> None:
@@ -225,10 +252,10 @@ def test_client_auth_type_problems() -> None:
         "web.yml: tls_server_config.client_ca_file: client CAs are configured without a "
         "client_auth_type that asks for a certificate (got str 'NoClientCert')"
     ]
-    assert tls_problems(client_auth_type="RequireAndVerifyClientCert") == [
-        "web.yml: tls_server_config.client_auth_type: RequireAndVerifyClientCert needs "
-        "client_ca_file (or client_ca) to verify against"
-    ]
+    for name in ("RequireAndVerifyClientCert", "VerifyClientCertIfGiven"):  # system roots
+        tls = parse_web_config({"tls_server_config": {**TLS, "client_auth_type": name}}).tls
+        assert tls is not None
+        assert (tls.client_auth_type, tls.client_ca_file, tls.client_ca) == (name, None, None)
     assert tls_problems(
         client_auth_type="VerifyClientCertIfGiven", client_ca_file="a.pem", client_ca="PEM"
     ) == ["web.yml: tls_server_config: give client_ca_file or client_ca, not both (got str 'both')"]
@@ -291,10 +318,10 @@ def test_curve_problems() -> None:
         "web.yml: tls_server_config.curve_preferences[0]: must be one of CurveP256, CurveP384, "
         "CurveP521, X25519 (got str 'P-256')"
     ]
-    assert tls_problems(curve_preferences=["X25519", "CurveP256"]) == [
-        "web.yml: tls_server_config.curve_preferences: can name one curve only: Python's ssl "
-        "module cannot set a preference list (got list ['X25519', 'CurveP256'])"
-    ]
+    curves = ["CurveP384", "X25519", "CurveP256", "X25519"]
+    tls = parse_web_config({"tls_server_config": {**TLS, "curve_preferences": curves}}).tls
+    assert tls is not None
+    assert tls.curve_preferences == ("CurveP384", "X25519", "CurveP256")
 
 
 def test_prefer_server_cipher_suites_must_be_boolean() -> None:
@@ -371,7 +398,7 @@ def test_header_problems() -> None:
                     "X-Frame-Options": "allow",
                     "X-Content-Type-Options": "NOSNIFF",
                     "Content-Security-Policy": "a\r\nSet-Cookie: x",
-                    "X-XSS-Protection": 1,
+                    "X-XSS-Protection": None,
                 }
             }
         }
@@ -386,8 +413,11 @@ def test_header_problems() -> None:
         "web.yml: http_server_config.headers.Content-Security-Policy: must be a non-empty "
         "single-line string (got str 'a\\r\\nSet-Cookie: x')",
         "web.yml: http_server_config.headers.X-XSS-Protection: must be a non-empty single-line "
-        "string (got int 1)",
+        "string (got NoneType None)",
     ]
+    scalars = {"X-XSS-Protection": 1, "Strict-Transport-Security": True}
+    config = parse_web_config({"http_server_config": {"headers": scalars}})
+    assert config.headers == (("X-XSS-Protection", "1"), ("Strict-Transport-Security", "true"))
     assert problems({"http_server_config": {"headers": ["X-Frame-Options"]}}) == [
         "web.yml: http_server_config.headers: must be a mapping (got list ['X-Frame-Options'])"
     ]

@@ -24,6 +24,7 @@ from tls_helpers import (
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.web.config import TLSServerConfig, load_web_config
 from stproxy_monitor.web.security import (
+    DUMMY_HASH,
     BasicAuth,
     WebConfigWatcher,
     WebSecurity,
@@ -102,16 +103,41 @@ def test_cache_is_bounded_least_recently_used_first() -> None:
     assert auth.bcrypt_runs == 4  # a, b, c, then b again (evicted by c); a stayed recent
 
 
-def test_unknown_user_runs_bcrypt_against_a_real_hash_and_fails() -> None:
-    """An unknown user costs one bcrypt on the most expensive real hash and never passes."""
+def test_unknown_user_runs_bcrypt_against_the_fixed_cost_10_hash_and_fails() -> None:
+    """An unknown user costs one bcrypt on a fixed cost-10 hash (never the configured ones,
+    however expensive) and never passes, even if that bcrypt said yes."""
     cheap = bcrypt.hashpw(b"x", bcrypt.gensalt(rounds=4))
-    dear = bcrypt.hashpw(b"y", bcrypt.gensalt(rounds=5))
+    dear = bcrypt.hashpw(b"y", bcrypt.gensalt(rounds=18))
     check = RecordingCheck(result=True)
     auth = BasicAuth([("a", cheap), ("b", dear)], checkpw=check)
     assert auth.check(basic("nobody", "y")) is False
-    assert check.hashes == [dear]
+    assert check.hashes == [DUMMY_HASH]
+    assert DUMMY_HASH.startswith(b"$2b$10$")
     assert auth.check(basic("a", "x")) is True
-    assert check.hashes == [dear, cheap]
+    assert check.hashes == [DUMMY_HASH, cheap]
+
+
+def test_lookup_answers_from_the_caches_only() -> None:
+    """lookup: False for malformed, the cached result, None where bcrypt is needed."""
+    auth = BasicAuth([(USER, HASH)])
+    assert auth.lookup("Bearer x") is False
+    assert auth.lookup(basic(USER, PASSWORD)) is None
+    assert auth.check(basic(USER, PASSWORD)) is True
+    assert auth.lookup(basic(USER, PASSWORD)) is True
+    assert auth.bcrypt_runs == 1
+    assert auth.known_user(basic(USER, "x")) is True
+    assert auth.known_user(basic("nobody", "x")) is False
+
+
+def test_a_storm_of_wrong_credentials_keeps_the_right_ones_cached() -> None:
+    """Wrong answers are cached apart: many made-up users never evict a right password."""
+    check = RecordingCheck(result=True)
+    auth = BasicAuth([(USER, HASH)], cache_size=4, checkpw=check)
+    assert auth.check(basic(USER, PASSWORD)) is True
+    for n in range(50):
+        assert auth.check(basic(f"nobody{n}", "x")) is False
+    assert auth.lookup(basic(USER, PASSWORD)) is True
+    assert auth.bcrypt_runs == 51
 
 
 def test_passwords_over_72_bytes_are_wrong_not_errors() -> None:

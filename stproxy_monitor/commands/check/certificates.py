@@ -22,7 +22,7 @@ from stproxy_monitor.commands.check.rules import (
     plural,
     short_labels,
 )
-from stproxy_monitor.metrics.collector import CertificateRow
+from stproxy_monitor.metrics.certificates import CertificateRow
 
 
 def certificate_rows(

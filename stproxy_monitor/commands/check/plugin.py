@@ -1,7 +1,7 @@
 """The ``check`` command: one Nagios/Icinga status line over everything the config names.
 
 Reading is done here with the daemon's own pieces: the certificate files and profiles through
-:class:`~stproxy_monitor.metrics.certificates.CertificateMonitor`, the configured logs once
+:class:`~stproxy_monitor.certs.monitor.CertificateMonitor`, the configured logs once
 from their start through :func:`~stproxy_monitor.commands.scan.scan_files`. The rules are pure
 functions (:mod:`~stproxy_monitor.commands.check.rules`,
 :mod:`~stproxy_monitor.commands.check.certificates`) that :func:`evaluate` applies
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from stproxy_monitor.certs.inspection import Status, worst_status
+from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
 from stproxy_monitor.commands.check.rules import (
     Finding,
@@ -40,8 +41,7 @@ from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
-from stproxy_monitor.metrics.certificates import CertificateMonitor
-from stproxy_monitor.metrics.collector import log_certificate_rows
+from stproxy_monitor.metrics.certificates import log_certificate_rows
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3

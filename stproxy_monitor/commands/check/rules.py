@@ -17,8 +17,8 @@ from stproxy_monitor.certs.files import node_from_path
 from stproxy_monitor.certs.inspection import (
     Status,
 )
-from stproxy_monitor.metrics.certificates import CertificateReading
-from stproxy_monitor.metrics.collector import CertificateRow
+from stproxy_monitor.certs.monitor import CertificateReading
+from stproxy_monitor.metrics.certificates import CertificateRow
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")

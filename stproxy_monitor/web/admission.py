@@ -1,0 +1,93 @@
+"""Who may hold a connection: a cap per client address and one in total (pure bookkeeping).
+
+At the total cap, the oldest connection that has not yet completed a request is dropped to make
+room, so that connections opened and left silent (or trickling) cannot keep a scraper out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+log = structlog.get_logger("stproxy_monitor.http")
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One admitted connection."""
+
+    address: str
+    close: Callable[[], None] = field(repr=False)
+    released: bool = False
+
+
+class Admission:
+    """Counts open connections by address; all calls from the one event-loop thread."""
+
+    def __init__(self, *, total: int, per_address: int) -> None:
+        self.total = total
+        self.per_address = min(per_address, total)
+        self.open = 0
+        self._by_address: dict[str, int] = {}
+        self._unproven: OrderedDict[Ticket, None] = OrderedDict()
+        self.evicted = 0
+
+    def admit(self, address: str, close: Callable[[], None]) -> Ticket | None:
+        """A ticket for a new connection, or None when it must be refused."""
+        if self._by_address.get(address, 0) >= self.per_address:
+            return None
+        if self.open >= self.total:
+            if not self._unproven:
+                return None
+            oldest = next(iter(self._unproven))
+            self.release(oldest)
+            self.evicted += 1
+            oldest.close()
+        ticket = Ticket(address, close)
+        self.open += 1
+        self._by_address[address] = self._by_address.get(address, 0) + 1
+        self._unproven[ticket] = None
+        return ticket
+
+    def proven(self, ticket: Ticket) -> None:
+        """The connection completed a request: it is no longer the first to be dropped."""
+        self._unproven.pop(ticket, None)
+
+    def release(self, ticket: Ticket) -> None:
+        """The connection is gone (idempotent)."""
+        if ticket.released:
+            return
+        ticket.released = True
+        self._unproven.pop(ticket, None)
+        self.open -= 1
+        left = self._by_address[ticket.address] - 1
+        if left:
+            self._by_address[ticket.address] = left
+        else:
+            del self._by_address[ticket.address]
+
+
+def fd_budget(wanted: int, *, reserve: int = 256) -> int:
+    """How many connections the file descriptor limit allows, raising the soft limit towards
+    the hard one as far as `wanted` needs (as Go does at start); logged when it is lower."""
+    try:
+        import resource  # noqa: PLC0415 - Unix only
+    except ImportError:
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + reserve
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raised = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return wanted
+    allowed = max(1, soft - reserve)
+    log.warning("http_connection_cap_lowered", wanted=wanted, allowed=allowed, nofile=soft)
+    return allowed
