@@ -199,8 +199,9 @@ class LogFollower:
             self._on_counts(ReadCounts(rotations=1))  # its file is gone: deleted
             self._in_live = False
         if not steps:
-            if self.cursor.passed is None:
-                self.cursor = replace(self.cursor, passed=newest)
+            passed = newest if self.cursor.passed is None else self.cursor.passed
+            # Its file gone (or none yet): what comes next is named after `passed`.
+            self.cursor = Cursor(None, 0, passed)
             return 0, False
         read = 0
         for index, (file, offset) in enumerate(steps):
