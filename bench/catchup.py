@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,8 +48,9 @@ DEADLINE = float(
 )  # seconds one tool may take before it is reported as timed out
 
 
-def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Run a command; wall seconds, peak RSS (KiB) and stdout ("timeout" past DEADLINE)."""
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, float]:
+    """Run a command; wall seconds, peak RSS (KiB), stdout ("timeout" past DEADLINE) and CPU
+    seconds (user + system: what the tool cost, less disturbed by other jobs than its wall)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out_file:
         proc = subprocess.Popen(
@@ -67,7 +69,7 @@ def run_child(argv: list[str], env: dict[str, str] | None = None) -> tuple[float
         out = "timeout"
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    return wall, usage.ru_maxrss, out
+    return wall, usage.ru_maxrss, out, usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -89,7 +91,13 @@ def scrape(port: int) -> dict[str, float]:
     return values
 
 
-def daemon_catchup(log: Path, size: int) -> tuple[float, int, dict[str, float] | str]:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def daemon_catchup(log: Path, size: int) -> tuple[float, int, dict[str, float] | str, float]:
     """Start the daemon on `log`; time until it has read every byte and counted the records."""
     port = free_port()
     start = time.perf_counter()
@@ -125,7 +133,7 @@ def daemon_catchup(log: Path, size: int) -> tuple[float, int, dict[str, float] |
             # 20 scrapes a second, the scrape benchmark's rate: each one costs the daemon CPU
             # (at 100/s the polling itself slowed the catch-up it measures).
             time.sleep(0.05)
-        rss = 0
+        rss, cpu = 0, cpu_seconds(proc.pid)
         with open(f"/proc/{proc.pid}/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
@@ -133,7 +141,7 @@ def daemon_catchup(log: Path, size: int) -> tuple[float, int, dict[str, float] |
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return wall, rss, seen
+    return wall, rss, seen, cpu
 
 
 def scan_samples(out: str) -> dict[str, float] | str:
@@ -214,7 +222,7 @@ def prepare(mix: str, size_text: str, log: Path | None) -> tuple[Path, dict[str,
     return log, json.loads(truth_path.read_text())
 
 
-def _scan(log: Path, env: dict[str, str] | None = None) -> tuple[float, int, str]:
+def _scan(log: Path, env: dict[str, str] | None = None) -> tuple[float, int, str, float]:
     return run_child(
         [sys.executable, "-m", "stproxy_monitor", "scan", "--format", "json", str(log)], env=env
     )
@@ -271,10 +279,19 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def run_mix(
-    mix: str, args: argparse.Namespace, mtail_dir: str | None
-) -> dict[str, tuple[float, int, str]]:
-    """Every tool on one mix's log, in rounds; print its table; name -> (best wall, RSS, check)."""
+@dataclass(frozen=True)
+class Result:
+    """One tool on one log over the rounds."""
+
+    wall: float  # best round
+    cpu: float  # user + system seconds of the best round by CPU
+    rss: int  # KiB, the largest
+    verdict: str  # "ok" when every round's counts were right
+    ratio: float  # the median over the rounds of wall / grep's wall in the same round
+
+
+def run_mix(mix: str, args: argparse.Namespace, mtail_dir: str | None) -> dict[str, object]:
+    """Every tool on one mix's log, in rounds; print its table; name -> Result, and the load."""
     log, truth = prepare(mix, args.size, args.log)
     size = log.stat().st_size
     subprocess.run(["cat", str(log)], stdout=subprocess.DEVNULL, check=True)  # hot page cache
@@ -286,30 +303,45 @@ def run_mix(
     load_before = loadavg()
     # Interleaved rounds (every tool once per round): a load that comes and goes on the
     # machine touches every tool alike; the best of the rounds is reported.
-    rounds: dict[str, list[tuple[float, int, object]]] = {name: [] for name in tools}
+    rounds: dict[str, list[tuple[float, int, object, float]]] = {name: [] for name in tools}
     for _ in range(args.repeat):
         for name, func in tools.items():
             rounds[name].append(func())  # type: ignore[operator]
     load_after = loadavg()
-    results = {}
+    grep_walls = [r[0] for r in rounds["grep -F -c"]]
+    results: dict[str, object] = {}
     for name, runs in rounds.items():
         verdicts = {check(name, run[2], truth) for run in runs}
         verdict = "ok" if verdicts == {"ok"} else "; ".join(sorted(verdicts - {"ok"}))
-        results[name] = (min(r[0] for r in runs), max(r[1] for r in runs), verdict)
-    grep_wall = results["grep -F -c"][0]
-    records = int(truth["records"]) if "records" in truth else 0
-    share = sum(truth.get("clfrx_by_severity", {}).values()) / records if records else 0.0  # type: ignore[union-attr]
+        ratios = sorted(r[0] / g for r, g in zip(runs, grep_walls, strict=True))
+        results[name] = Result(
+            wall=min(r[0] for r in runs),
+            cpu=min(r[3] for r in runs),
+            rss=max(r[1] for r in runs),
+            verdict=verdict,
+            ratio=ratios[len(ratios) // 2],
+        )
+    grep = results["grep -F -c"]
+    assert isinstance(grep, Result)
+    records = int(truth["records"]) if "records" in truth else 0  # type: ignore[call-overload]
+    share = sum(truth.get("clfrx_by_severity", {}).values()) / records if records else 0.0  # type: ignore[attr-defined]
     print(
         f"\nmix {mix}: {log} ({size / 1e6:.0f} MB, {truth['lines']} lines, CLFRX {share:.1%} of"
         f" {records} records, {truth['failures_total']} CLFRX0079W); load {load_before} -> {load_after}"
     )
-    print(f"{'tool':24s} {'wall s':>8s} {'MB/s':>8s} {'x grep':>7s} {'peak RSS MiB':>13s}  counts")
-    for name, (wall, rss, verdict) in results.items():
+    print(
+        f"{'tool':24s} {'wall s':>8s} {'MB/s':>7s} {'x grep':>7s} {'median':>7s} {'cpu s':>7s}"
+        f" {'cpu x grep':>10s} {'RSS MiB':>8s}  counts"
+    )
+    for name, r in results.items():
+        assert isinstance(r, Result)
         print(
-            f"{name:24s} {wall:8.3f} {size / wall / 1e6:8.0f} {wall / grep_wall:7.2f} {rss / 1024:13.1f}  {verdict}"
+            f"{name:24s} {r.wall:8.3f} {size / r.wall / 1e6:7.0f} {r.wall / grep.wall:7.2f}"
+            f" {r.ratio:7.2f} {r.cpu:7.3f} {r.cpu / max(grep.cpu, 1e-3):10.2f} {r.rss / 1024:8.1f}"
+            f"  {r.verdict}"
         )
     sys.stdout.flush()
-    return {**results, "load": (0.0, 0, f"{load_before}->{load_after}")}
+    return {**results, "load": f"{load_before}->{load_after}"}
 
 
 def main() -> None:
@@ -338,20 +370,35 @@ def main() -> None:
     summary = {mix: run_mix(mix, args, mtail_dir) for mix in mixes}
     if mtail_dir:
         shutil.rmtree(mtail_dir)
-    print("\nsummary (best round; x grep = wall / grep's wall in the same rounds)")
     print(
-        f"{'mix':10s} {'grep s':>7s} {'scan s':>7s} {'x grep':>7s} {'daemon x scan':>14s} {'numpy x grep':>13s} {'RSS MiB':>8s}  {'load':11s} counts"
+        "\nsummary: wall of the best round; x grep = that / grep's best; median = the median"
+        " over the rounds of wall / grep's wall in the same round"
     )
+    print(
+        f"{'mix':10s} {'grep s':>7s} {'scan s':>7s} {'x grep':>7s} {'median':>7s}"
+        f" {'daemon/scan':>11s} {'numpy x grep':>12s} {'numpy median':>12s} {'RSS MiB':>8s}"
+        f"  {'load':11s} counts"
+    )
+    nothing = Result(wall=float("nan"), cpu=float("nan"), rss=0, verdict="-", ratio=float("nan"))
     for mix, r in summary.items():
-        grep = r["grep -F -c"][0]
-        scan = r.get("stproxy-monitor scan", (float("nan"), 0, "-"))
-        daemon = r.get("daemon catch-up", (float("nan"), 0, "-"))
-        numpy = r.get("scan, numpy kernel", (float("nan"), 0, "-"))
-        rss = max(scan[1], daemon[1], numpy[1]) / 1024
-        verdicts = {v[2] for k, v in r.items() if k != "load"}
+        grep, scan, daemon, numpy = (
+            r.get(name, nothing)
+            for name in (
+                "grep -F -c",
+                "stproxy-monitor scan",
+                "daemon catch-up",
+                "scan, numpy kernel",
+            )
+        )
+        assert isinstance(grep, Result) and isinstance(scan, Result)
+        assert isinstance(daemon, Result) and isinstance(numpy, Result)
+        rss = max(scan.rss, daemon.rss, numpy.rss) / 1024
+        verdicts = {v.verdict for v in r.values() if isinstance(v, Result)}
         print(
-            f"{mix:10s} {grep:7.3f} {scan[0]:7.3f} {scan[0] / grep:7.2f} {daemon[0] / scan[0]:14.2f}"
-            f" {numpy[0] / grep:13.2f} {rss:8.1f}  {r['load'][2]:11s} {'ok' if verdicts == {'ok'} else 'MISMATCH'}"
+            f"{mix:10s} {grep.wall:7.3f} {scan.wall:7.3f} {scan.wall / grep.wall:7.2f}"
+            f" {scan.ratio:7.2f} {daemon.wall / scan.wall:11.2f} {numpy.wall / grep.wall:12.2f}"
+            f" {numpy.ratio:12.2f} {rss:8.1f}  {r['load']!s:11s}"
+            f" {'ok' if verdicts == {'ok'} else 'MISMATCH'}"
         )
 
 

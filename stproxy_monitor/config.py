@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import warnings
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.validation import Checker, read_yaml
 
 DEFAULT_LISTEN = ":10116"
 # How an all-numeric date is read when the log alone cannot tell (logs[].date_order).
@@ -118,30 +117,6 @@ def load_config(path: str | Path) -> Config:
     return relative_to(config, Path(os.path.abspath(path)).parent)
 
 
-def read_yaml(path: str | Path) -> object:
-    """The YAML document of a file; ConfigError (file, problem) for anything unreadable."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{name}: not UTF-8 text: {exc.reason}"]) from exc
-    import yaml  # noqa: PLC0415 - only a command that reads a config file pays for it
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{name}: not valid YAML: {_yaml_problem(exc)}"]) from exc
-    except RecursionError as exc:
-        raise ConfigError([f"{name}: not valid YAML: nested too deeply"]) from exc
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-        # PyYAML's constructors raise these for scalars that parse but cannot be built
-        # (2001-13-01, !!int 'thirty', !!timestamp 'soon').
-        raise ConfigError([f"{name}: not valid YAML: {exc}"]) from exc
-    return data
-
-
 def relative_to(config: Config, base: Path) -> Config:
     """Resolve relative paths against the config file's directory (the Prometheus convention)."""
 
@@ -166,157 +141,84 @@ def relative_to(config: Config, base: Path) -> Config:
     )
 
 
-def _yaml_problem(exc: Exception) -> str:
-    """A one-line YAML error with its line and column."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else str(problem)
-
-
 def parse_config(data: object, *, source: str = "config") -> Config:
-    """Validate a decoded YAML document into a Config (pure)."""
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: must be a mapping of keys (got {_kind(data)})"])
-    problems.extend(
-        f"{source}: {key}: unknown key" for key in sorted(set(data) - _TOP_KEYS, key=str)
-    )
-    check = _Checker(source, problems)
-    values: dict[str, Any] = {}
-    if "listen" in data:
-        values["listen"] = check.listen("listen", data["listen"])
-    if "file_events" in data:
-        if isinstance(data["file_events"], bool):
-            values["file_events"] = data["file_events"]
-        else:
-            check.fail("file_events", "must be true or false", data["file_events"])
-    for key in (
-        "warn_days",
-        "critical_days",
-        "poll_interval",
-        "settle_seconds",
-        "positions_interval",
-        "failure_window_minutes",
-        "stale_minutes",
-    ):
-        if key in data:
-            values[key] = check.number(key, data[key], positive=key != "settle_seconds")
-    if "max_line_bytes" in data:
-        cap = check.number("max_line_bytes", data["max_line_bytes"], positive=True, minimum=256)
-        values["max_line_bytes"] = None if cap is None else int(cap)
-    for key in ("positions_file", "web_config_file"):
-        if key in data:
-            values[key] = check.string(key, data[key])
-    max_line = values.get("max_line_bytes") or 64 * 1024
-    values["logs"] = tuple(
-        check.items(
-            "logs",
-            data.get("logs"),
-            _LOG_KEYS,
-            lambda where, item: _log(check, where, item, max_line),
-        )
-    )
-    values["certificates"] = tuple(
-        check.items(
-            "certificates", data.get("certificates"), _CERT_KEYS, lambda w, i: _cert(check, w, i)
-        )
-    )
-    values["profiles"] = tuple(
-        check.items(
-            "profiles", data.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
-        )
-    )
-    if (
-        isinstance(values.get("warn_days"), float)
-        and isinstance(values.get("critical_days"), float)
-        and values["critical_days"] > values["warn_days"]
-    ):
-        problems.append(
-            f"{source}: critical_days: must not exceed warn_days "
-            f"(got {values['critical_days']:g} > {values['warn_days']:g})"
-        )
-    if problems:
-        raise ConfigError(problems)
-    return Config(**{k: v for k, v in values.items() if v is not None})
+    """Validate a decoded YAML document into a Config (pure); ConfigError lists every problem."""
+    check = Checker(source)
+    doc = check.document(data)
+    check.keys("", doc, _TOP_KEYS)
+    base = Config()
+    valid: set[str] = set()  # the numbers given and valid
 
-
-def _kind(value: object) -> str:
-    """A short description of a YAML value for messages."""
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-class _Checker:
-    """Validators that record problems instead of stopping at the first."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-
-    def fail(self, where: str, rule: str, value: object) -> None:
-        """Record one problem: place, rule, value received."""
-        self.problems.append(f"{self.source}: {where}: {rule} (got {_kind(value)})")
-
-    def string(self, where: str, value: object) -> str | None:
-        """A non-empty string."""
-        if isinstance(value, str) and value.strip():
-            return value
-        self.fail(where, "must be a non-empty string", value)
-        return None
-
-    def number(
-        self, where: str, value: object, *, positive: bool = False, minimum: float | None = None
-    ) -> float | None:
-        """A number, optionally > 0 or >= minimum."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(where, "must be a number", value)
-            return None
-        try:
-            finite = math.isfinite(value)
-        except OverflowError:  # an int beyond any float
-            finite = False
-        if not finite:
-            self.fail(where, "must be a finite number", value)
-            return None
-        if positive and value <= 0:
-            self.fail(where, "must be greater than 0", value)
-            return None
-        if minimum is not None and value < minimum:
-            self.fail(where, f"must be at least {minimum:g}", value)
-            return None
-        return float(value)
-
-    def listen(self, where: str, value: object) -> str | None:
-        """HOST:PORT with a port from 0 to 65535 (host may be empty or [v6])."""
-        text = self.string(where, value)
-        if text is None:
-            return None
-        try:
-            split_listen(text)
-        except ValueError as exc:
-            self.fail(where, str(exc), value)
-            return None
-        return text
-
-    def items(self, where: str, value: object, keys: frozenset[str], build: Any) -> list[Any]:
-        """A list of mappings with known keys, each built by `build(where, item)`."""
+    def number(key: str, default: float, **rule: Any) -> float:
+        value = check.number(key, doc[key], **rule) if key in doc else None
         if value is None:
-            return []
-        if not isinstance(value, list):
-            self.fail(where, "must be a list", value)
-            return []
-        built = []
-        for index, item in enumerate(value):
-            place = f"{where}[{index}]"
-            spec = {"path": item} if isinstance(item, str) else item
-            if not isinstance(spec, dict):
-                self.fail(place, "must be a mapping with a path", item)
-                continue
-            for key in sorted(set(spec) - keys, key=str):
-                self.problems.append(f"{self.source}: {place}.{key}: unknown key")
-            result = build(place, spec)
-            if result is not None:
-                built.append(result)
-        return built
+            return default
+        valid.add(key)
+        return value
+
+    def text(key: str) -> str | None:
+        return check.string(key, doc[key]) if key in doc else None
+
+    listen = _listen(check, doc["listen"]) if "listen" in doc else None
+    file_events = (
+        check.boolean("file_events", doc["file_events"], base.file_events)
+        if "file_events" in doc
+        else base.file_events
+    )
+    warn_days = number("warn_days", base.warn_days, positive=True)
+    critical_days = number("critical_days", base.critical_days, positive=True)
+    poll_interval = number("poll_interval", base.poll_interval, positive=True)
+    settle_seconds = number("settle_seconds", base.settle_seconds)
+    positions_interval = number("positions_interval", base.positions_interval, positive=True)
+    failure_window = number("failure_window_minutes", base.failure_window_minutes, positive=True)
+    stale_minutes = number("stale_minutes", base.stale_minutes, positive=True)
+    max_line = int(number("max_line_bytes", base.max_line_bytes, positive=True, minimum=256))
+    positions_file, web_config_file = text("positions_file"), text("web_config_file")
+    logs = check.items(
+        "logs", doc.get("logs"), _LOG_KEYS, lambda where, item: _log(check, where, item, max_line)
+    )
+    certificates = check.items(
+        "certificates", doc.get("certificates"), _CERT_KEYS, lambda w, i: _cert(check, w, i)
+    )
+    profiles = check.items(
+        "profiles", doc.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
+    )
+    if {"warn_days", "critical_days"} <= valid and critical_days > warn_days:
+        check.problem(
+            "critical_days",
+            f"must not exceed warn_days (got {critical_days:g} > {warn_days:g})",
+        )
+    check.done()
+    return Config(
+        listen=listen or base.listen,
+        warn_days=warn_days,
+        critical_days=critical_days,
+        positions_file=positions_file,
+        positions_interval=positions_interval,
+        poll_interval=poll_interval,
+        settle_seconds=settle_seconds,
+        max_line_bytes=max_line,
+        failure_window_minutes=failure_window,
+        stale_minutes=stale_minutes,
+        file_events=file_events,
+        web_config_file=web_config_file,
+        logs=tuple(logs),
+        certificates=tuple(certificates),
+        profiles=tuple(profiles),
+    )
+
+
+def _listen(check: Checker, value: object) -> str | None:
+    """HOST:PORT with a port from 0 to 65535 (host may be empty or [v6])."""
+    text = check.string("listen", value)
+    if text is None:
+        return None
+    try:
+        split_listen(text)
+    except ValueError as exc:
+        check.fail("listen", str(exc), value)
+        return None
+    return text
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -357,7 +259,7 @@ def ascii_compatible(encoding: str) -> bool:
         return False
 
 
-def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> LogConfig | None:
+def _log(check: Checker, where: str, item: dict[str, Any], max_line: int) -> LogConfig | None:
     """Validate one logs[] entry."""
     path = check.string(f"{where}.path", item.get("path"))
     server = check.string(f"{where}.server", item["server"]) if "server" in item else None
@@ -404,7 +306,7 @@ def _log(check: _Checker, where: str, item: dict[str, Any], max_line: int) -> Lo
     return LogConfig(path=path, server=server, options=options)
 
 
-def _patterns(check: _Checker, where: str, value: object) -> tuple[CertificatePattern, ...]:
+def _patterns(check: Checker, where: str, value: object) -> tuple[CertificatePattern, ...]:
     """User regexes for certificate-status lines: a `not_after` group is required."""
     if value is None:
         return ()
@@ -434,7 +336,7 @@ def _patterns(check: _Checker, where: str, value: object) -> tuple[CertificatePa
     return tuple(out)
 
 
-def _password_keys(check: _Checker, where: str, item: dict[str, Any]) -> dict[str, str | None]:
+def _password_keys(check: Checker, where: str, item: dict[str, Any]) -> dict[str, str | None]:
     """password_file / password_env: at most one of them."""
     keys = {
         k: check.string(f"{where}.{k}", item[k]) if k in item else None
@@ -445,14 +347,14 @@ def _password_keys(check: _Checker, where: str, item: dict[str, Any]) -> dict[st
     return keys
 
 
-def _cert(check: _Checker, where: str, item: dict[str, Any]) -> CertificateConfig | None:
+def _cert(check: Checker, where: str, item: dict[str, Any]) -> CertificateConfig | None:
     """Validate one certificates[] entry."""
     path = check.string(f"{where}.path", item.get("path"))
     keys = _password_keys(check, where, item)
     return None if path is None else CertificateConfig(path=path, **keys)
 
 
-def _profile(check: _Checker, where: str, item: dict[str, Any]) -> ProfileConfig | None:
+def _profile(check: Checker, where: str, item: dict[str, Any]) -> ProfileConfig | None:
     """Validate one profiles[] entry."""
     path = check.string(f"{where}.path", item.get("path"))
     keys = _password_keys(check, where, item)

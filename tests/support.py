@@ -171,6 +171,10 @@ CAUSES = {
         "Received fatal alert: certificate_expired",
         "javax.net.ssl.SSLHandshakeException: Received fatal alert: certificate_expired",
     ),
+    "server_untrusted": (
+        "javax.net.ssl.SSLHandshakeException: com.ibm.jsse2.util.j: PKIX path building failed",
+        "javax.net.ssl.SSLHandshakeException: com.ibm.jsse2.util.j: PKIX path building failed",
+    ),
     "other": ("Connection reset", "java.net.SocketException: Connection reset"),
 }
 
@@ -353,3 +357,9 @@ CertTree = Callable[[datetime], dict[str, Any]]
 
 # Files whose text is attached to the report of a failing test (a subprocess's stderr, say).
 ATTACHED_FILES = pytest.StashKey[list[Path]]()
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared relative to the repository root (read-only material: real logs,
+    peer test data); never copied into the repository. Tests skip when it is absent."""
+    return REPO.parent.joinpath("shared", *parts)

@@ -134,7 +134,7 @@ def test_every_wing_is_known() -> None:
 
 MAX_LINES = 400
 # Modules still over the limit, with the size they may not grow beyond (to be split: issue 11).
-OVERSIZE = {"config.py": 463}
+OVERSIZE: dict[str, int] = {}
 
 
 def test_no_module_over_400_lines() -> None:

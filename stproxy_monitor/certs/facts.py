@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stproxy_monitor.certs.inspection import Inspection, Status
+from stproxy_monitor.certs.inspection import Inspection
+from stproxy_monitor.states import Status
 
 # Fixed label values of stproxy_apns_certificate_problem{problem}, in the contract's order.
 PROBLEMS = (

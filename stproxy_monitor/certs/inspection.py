@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 from cryptography import x509
@@ -29,20 +28,6 @@ _OID_PKCS7_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")
 _END_OF_CONTENTS = b"\x00\x00"
 # What cryptography warns (and then does) when a PKCS#12 is BER rather than DER.
 _BER_WARNING = "PKCS#12 bundle could not be parsed as DER"
-
-
-class Status(IntEnum):
-    """Nagios/Icinga plugin states; the integer is the exit status."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-
-# Worst-of order: a certificate we cannot read is worse than one that merely expires soon
-# (we cannot vouch for it), but better than one known to be expired or not yet valid.
-_SEVERITY = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,33 +127,6 @@ class Expiring(Protocol):
 def days_left(cert: Expiring, now: float) -> float:
     """Days from ``now`` (epoch seconds) to the end of validity; negative once expired."""
     return (cert.not_after - now) / SECONDS_PER_DAY
-
-
-def status_for(days_left: float, warn_days: float, critical_days: float) -> int:
-    """OK, WARNING below ``warn_days``, CRITICAL below ``critical_days`` (so also once expired)."""
-    if days_left < critical_days:
-        return Status.CRITICAL
-    if days_left < warn_days:
-        return Status.WARNING
-    return Status.OK
-
-
-def certificate_status(
-    info: CertificateInfo, now: float, *, warn_days: float, critical_days: float
-) -> Status:
-    """Status of one certificate at ``now``: a certificate not yet valid is CRITICAL too.
-
-    A not-yet-valid certificate is rejected by APNS exactly like an expired one, so an operator
-    who installed it too early has the same outage.
-    """
-    if now < info.not_before:
-        return Status.CRITICAL
-    return Status(status_for(days_left(info, now), warn_days, critical_days))
-
-
-def worst_status(statuses: Iterable[int]) -> Status:
-    """The worst of ``statuses`` in the order OK < WARNING < UNKNOWN < CRITICAL; OK when empty."""
-    return max((Status(s) for s in statuses), key=_SEVERITY.__getitem__, default=Status.OK)
 
 
 def _load_pem(data: bytes) -> list[x509.Certificate]:

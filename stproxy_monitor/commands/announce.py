@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from stproxy_monitor.certs.inspection import Status
-from stproxy_monitor.web.facts import STATE_ORDER, Problem
+from stproxy_monitor.states import STATE_ORDER, Status
+from stproxy_monitor.web.facts import Problem
 
 log = structlog.get_logger("stproxy_monitor.commands.announce")
 

@@ -22,14 +22,10 @@ from stproxy_monitor.certs.files import (
     node_from_path,
     read_certificate_file,
 )
-from stproxy_monitor.certs.inspection import (
-    CertificateInfo,
-    Status,
-    certificate_status,
-    days_left,
-    worst_status,
-)
+from stproxy_monitor.certs.inspection import CertificateInfo, days_left
+from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.errors import CertificateError
+from stproxy_monitor.states import Status, worst_status
 
 
 def _read_file(path: Path) -> bytes:

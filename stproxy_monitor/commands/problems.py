@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from stproxy_monitor.certs.inspection import Status
+from stproxy_monitor.states import Status, state_rank
 from stproxy_monitor.web.facts import (
     CellFact,
     CertificateFact,
@@ -22,7 +22,6 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
-    state_rank,
 )
 
 # The probe's results (CONTRACT.md) and the state each one means.

@@ -10,17 +10,14 @@ from datetime import UTC, datetime
 
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus, node_from_path
-from stproxy_monitor.certs.inspection import (
-    CertificateInfo,
-    Status,
-    certificate_status,
-    days_left,
-)
+from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateReading
 from stproxy_monitor.commands.check.rules import Limits, short_labels
+from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.commands.problems import problems_of
 from stproxy_monitor.logs.state import FileTotals, ServerTotals, Snapshot
 from stproxy_monitor.metrics.certificates import CertificateRow, log_certificate_rows
+from stproxy_monitor.states import Status, state_rank, worst_status
 from stproxy_monitor.web.facts import (
     CellFact,
     CertificateFact,
@@ -30,7 +27,6 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
-    state_rank,
 )
 
 _GLOB = re.compile(r"[*?[]")
@@ -142,7 +138,7 @@ def _file(
         path=path,
         short_path=label,
         node=node,
-        state=_worst(c.state for c in certificates),
+        state=worst_status(c.state for c in certificates),
         certificates=certificates,
     )
 
@@ -238,10 +234,6 @@ def common_name(dn: str) -> str:
 
 def _type(rdn: str) -> str:
     return rdn.split("=", 1)[0].strip().upper()
-
-
-def _worst(states: Iterable[Status]) -> Status:
-    return min(states, key=state_rank, default=Status.OK)
 
 
 # -- cells, servers, readers -----------------------------------------------------------------

@@ -55,7 +55,7 @@ static int letters_push(Letters *v, unsigned char x) {
 enum { HEX = 1, UPPER = 2, DIGIT = 4, SKIP = 8, ID_END = 16 };
 
 /* The first four bytes of a message that may make it a line event, as native words. */
-static uint32_t ISSU, SUBJ, FROM, TO_PAREN, WEBS, MD5_, LOW3;
+static uint32_t ISSU, SUBJ, FROM, TO_PAREN, WEBS, STARS, MD5_, LOW3;
 
 static uint32_t word_of(const char *text) {
     uint32_t w;
@@ -80,6 +80,7 @@ static void init_classes(void) {
     FROM = word_of("From");
     TO_PAREN = word_of("To (");
     WEBS = word_of("WebS");
+    STARS = word_of("****");
     MD5_ = word_of("MD5\0");
     LOW3 = word_of("\xff\xff\xff\0");
 }
@@ -104,14 +105,16 @@ static Py_ssize_t record_close(const unsigned char *a, Py_ssize_t s, Py_ssize_t 
 }
 
 /* The message begins like a line event (parser.LogParser._line_events): IBM block keys, the process
- * line; a non-ASCII first byte may be Unicode whitespace, so the parser decides on it. */
+ * line, the banners of a header block; a non-ASCII first byte may be Unicode whitespace, so
+ * the parser decides on it. */
 static int message_candidate(const unsigned char *a, Py_ssize_t m, Py_ssize_t e) {
     if (m >= e) return 0;
     if (a[m] >= 0x80) return 1;
     if (e - m < 4) return e - m == 3 && memcmp(a + m, "MD5", 3) == 0;
     uint32_t w;
     memcpy(&w, a + m, 4);
-    return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || (w & LOW3) == MD5_;
+    return w == ISSU || w == SUBJ || w == FROM || w == TO_PAREN || w == WEBS || w == STARS ||
+           (w & LOW3) == MD5_;
 }
 
 /* Whether the third word of a class+method message starting at `message` starts at h, as
@@ -170,6 +173,7 @@ typedef struct {
     Py_ssize_t lines, longest;
     Offsets line_starts, record_starts, clfrx_starts, candidates, clfrx_hits, wsvr_hits;
     Letters record_types, clfrx_types;
+    int64_t type_totals[26], clfrx_totals[26]; /* records and decided CLFRX ids by letter */
 } Index;
 
 static void index_free(Index *x) {
@@ -204,6 +208,7 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
             message = close + HEADER_SPAN;
             if (offsets_push(&x->record_starts, s) < 0 || letters_push(&x->record_types, type) < 0)
                 return -1;
+            x->type_totals[type - 'A']++;
         }
         Py_ssize_t first = message;
         while (first < e && (CLASS[a[first]] & SKIP)) first++;
@@ -218,6 +223,7 @@ static int scan(const unsigned char *a, Py_ssize_t n, int want_lines, Index *x) 
                 if (offsets_push(&x->clfrx_starts, s) < 0 ||
                     letters_push(&x->clfrx_types, a[h + 9]) < 0)
                     return -1;
+                x->clfrx_totals[a[h + 9] - 'A']++;
             }
             candidate = 1;
         }
@@ -239,9 +245,10 @@ static void shift(Offsets *v, int64_t by) {
 
 PyDoc_STRVAR(index_doc,
 "index(data, begin, end, want_lines) -> (lines, longest, line_starts, record_starts,\n"
-"record_types, clfrx_starts, clfrx_types, candidates)\n\n"
+"record_types, clfrx_starts, clfrx_types, candidates, type_totals, clfrx_totals)\n\n"
 "Index data[begin:end] (whole lines). Offsets are absolute, as bytes of native int64;\n"
-"letters as bytes. line_starts is empty unless want_lines.");
+"letters as bytes; totals by letter A-Z as 26 native int64. line_starts is empty unless\n"
+"want_lines.");
 
 static PyObject *index_lines(PyObject *self, PyObject *args) {
     Py_buffer view;
@@ -283,13 +290,15 @@ static PyObject *index_lines(PyObject *self, PyObject *args) {
     shift(&x.clfrx_starts, begin);
     shift(&x.candidates, begin);
     PyObject *result = Py_BuildValue(
-        "nnNNNNNN", x.lines, x.longest,
+        "nnNNNNNNNN", x.lines, x.longest,
         as_bytes(x.line_starts.data, x.line_starts.len, sizeof(int64_t)),
         as_bytes(x.record_starts.data, x.record_starts.len, sizeof(int64_t)),
         as_bytes(x.record_types.data, x.record_types.len, 1),
         as_bytes(x.clfrx_starts.data, x.clfrx_starts.len, sizeof(int64_t)),
         as_bytes(x.clfrx_types.data, x.clfrx_types.len, 1),
-        as_bytes(x.candidates.data, x.candidates.len, sizeof(int64_t)));
+        as_bytes(x.candidates.data, x.candidates.len, sizeof(int64_t)),
+        as_bytes(x.type_totals, 26, sizeof(int64_t)),
+        as_bytes(x.clfrx_totals, 26, sizeof(int64_t)));
     index_free(&x);
     return result;
 }

@@ -8,7 +8,8 @@ times slower than C, and no Python loop over lines either):
 - a record line is recognised from the first mark after its ``[``, then checked column by
   column: exactly the bytes lineindex.RECORD_HEADER would match;
 - "CLFRX" and "WSVR00" are found from their anchors; the IBM certificate block keys and the
-  header's "WebSphere Platform" line from the first bytes of each line's message.
+  header's process line ("WebS") and banners ("****") from the first bytes of each line's
+  message.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from stproxy_monitor.logs.recordformat import HEADER_SPAN, RECORD_HEADER, Buffer, Kernel
+from stproxy_monitor.logs.recordformat import HEADER_SPAN, LETTERS, RECORD_HEADER, Buffer, Kernel
 
 _BLOCK = 256 << 10  # bytes compared per step: the block and its masks stay in the L2 cache
 _SKIP_STEPS = 64  # vectorised whitespace steps; longer runs are skipped by a regex, line by line
@@ -46,10 +47,11 @@ def _word(text: bytes) -> int:
     return int(np.frombuffer(text, dtype="<u4")[0])
 
 
-# The first four bytes of a message that may make it a line event (parser.LogParser._line_events):
-# the IBM tool's certificate block and the header block's process line.
+# The first four bytes of a message that may make it a line event
+# (parser.LogParser._line_events): the IBM tool's certificate block, the header block's
+# process line and its banners.
 _MESSAGE_PREFIXES = np.array(
-    [_word(b"Issu"), _word(b"Subj"), _word(b"From"), _word(b"To ("), _word(b"WebS")],
+    [_word(prefix) for prefix in (b"Issu", b"Subj", b"From", b"To (", b"WebS", b"****")],
     dtype=np.uint32,
 )
 _MD5 = _word(b"MD5\0")
@@ -62,7 +64,7 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
         raise ValueError("index: begin/end outside the buffer")
     a = np.frombuffer(data, dtype=np.uint8)[begin:end]
     if a.size == 0:
-        return 0, 0, b"", b"", b"", b"", b"", b""
+        return 0, 0, b"", b"", b"", b"", b"", b"", bytes(8 * LETTERS), bytes(8 * LETTERS)
     if a[-1] != _LF:
         raise ValueError("index_lines needs whole lines")
     marks = _marks(a)
@@ -94,6 +96,7 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
     candidate[clfrx_rows] = True
     candidate[np.searchsorted(newlines, wsvr)] = True
     candidate[decided_rows] = False
+    severities = a[clfrx[decided] + 9]
     return (
         int(newlines.size),
         int((newlines - starts).max()),
@@ -101,9 +104,17 @@ def index(data: Buffer, begin: int, end: int, want_lines: bool, /) -> Kernel:
         (starts[rows] + begin).tobytes(),
         record_types.tobytes(),
         (starts[decided_rows] + begin).tobytes(),
-        a[clfrx[decided] + 9].tobytes(),
+        severities.tobytes(),
         (starts[candidate] + begin).tobytes(),
+        _totals(record_types),
+        _totals(severities),
     )
+
+
+def _totals(letters: npt.NDArray[np.uint8]) -> bytes:
+    """How many of `letters` (A-Z) are each letter: 26 native int64, as bytes."""
+    counts = np.bincount(letters - np.uint8(ord("A")), minlength=LETTERS)
+    return counts.astype(np.int64).tobytes()
 
 
 def _marks(a: npt.NDArray[np.uint8]) -> Positions:
@@ -233,7 +244,7 @@ def _add_odd_records(  # noqa: PLR0917
     return rows[order], close[order]
 
 
-_FIRST = _table(b"ISFTMW" + bytes(range(0x80, 0x100)))
+_FIRST = _table(b"ISFTMW*" + bytes(range(0x80, 0x100)))
 
 
 def _message_candidates(

@@ -11,8 +11,11 @@ REASONS = (
     "unknown_host",
     "handshake_failed",
     "certificate_rejected",
+    "server_untrusted",
     "other",
 )
+# Fixed label values of stproxy_websphere_ssl_handshake_failures_total{target}.
+HANDSHAKE_TARGETS = ("apns", "other")
 SEVERITIES = ("F", "E", "W", "A", "I", "C", "D", "O", "R", "Z")
 
 
@@ -32,6 +35,7 @@ class ServerLifecycle:
     state: str  # "started" | "stopping" | "stopped"
     server: str
     timestamp: float
+    timestamp_parsed: bool = True  # False: the time could not be read, timestamp is the read's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,4 +65,29 @@ class HpelDetected:
     path: str
 
 
-Event = ApnsFailure | ServerLifecycle | ProcessHeader | CertificateStatus | HpelDetected
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SslHandshakeFailure:
+    """A CWPKI0022E record: WebSphere did not trust the certificate a server sent.
+
+    ``target`` is "apns" when the host in the record is under push.apple.com, else "other".
+    """
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegacyEndpoint:
+    """A record names the retired binary APNs API (gateway or feedback ... push.apple.com)."""
+
+    host: str
+
+
+Event = (
+    ApnsFailure
+    | ServerLifecycle
+    | ProcessHeader
+    | CertificateStatus
+    | HpelDetected
+    | SslHandshakeFailure
+    | LegacyEndpoint
+)

@@ -68,27 +68,35 @@ class LineIndex:
     clfrx_starts: memoryview
     clfrx_types: bytes
     candidates: memoryview  # sorted, distinct starts of lines that may hold an event
+    # how many records, and decided CLFRX records, have each letter A-Z (memoryviews of int64)
+    type_totals: memoryview
+    clfrx_totals: memoryview
 
     def type_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
         """Records by type letter among those that start at offsets in [start, end)."""
-        return _letter_counts(self.record_starts, self.record_types, start, end)
+        return _letter_counts(self.record_starts, self.record_types, self.type_totals, start, end)
 
     def clfrx_counts(self, start: int = 0, end: int | None = None) -> dict[str, int]:
         """The decided CLFRX records by severity among those starting in [start, end)."""
-        return _letter_counts(self.clfrx_starts, self.clfrx_types, start, end)
+        return _letter_counts(self.clfrx_starts, self.clfrx_types, self.clfrx_totals, start, end)
 
 
 _LETTERS = [bytes((code,)) for code in range(ord("A"), ord("Z") + 1)]
+_NAMES = [letter.decode() for letter in _LETTERS]
 
 
 def _letter_counts(
-    starts: memoryview, letters: bytes, start: int, end: int | None
+    starts: memoryview, letters: bytes, totals: memoryview, start: int, end: int | None
 ) -> dict[str, int]:
-    """Counts of `letters` whose `starts` lie in [start, end)."""
-    if start > 0 or end is not None:
-        lo = bisect_left(starts, start)
-        hi = len(starts) if end is None else bisect_left(starts, end, lo)
-        letters = letters[lo:hi]
+    """Counts of `letters` whose `starts` lie in [start, end): the kernel's totals when the
+    range holds them all (the common case), else counted."""
+    if not starts or (start <= starts[0] and (end is None or end > starts[-1])):
+        return {
+            letter.decode(): n for letter, n in zip(_LETTERS, totals.tolist(), strict=True) if n
+        }
+    lo = bisect_left(starts, start)
+    hi = len(starts) if end is None else bisect_left(starts, end, lo)
+    letters = letters[lo:hi]
     counts = {}
     for letter in _LETTERS:
         count = letters.count(letter)
@@ -110,7 +118,9 @@ def index_lines(
 
 def from_kernel(result: Kernel) -> LineIndex:
     """A LineIndex from a kernel's tuple."""
-    lines, longest, starts, records, types, clfrx, clfrx_types, candidates = result
+    lines, longest, starts, records, types, clfrx, clfrx_types, candidates, totals, clfrx_totals = (
+        result
+    )
     return LineIndex(
         lines=lines,
         longest=longest,
@@ -120,6 +130,8 @@ def from_kernel(result: Kernel) -> LineIndex:
         clfrx_starts=memoryview(clfrx).cast("q"),
         clfrx_types=clfrx_types,
         candidates=memoryview(candidates).cast("q"),
+        type_totals=memoryview(totals).cast("q"),
+        clfrx_totals=memoryview(clfrx_totals).cast("q"),
     )
 
 

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from stproxy_monitor.config import ParseOptions
 from stproxy_monitor.logs.certstatus import IBM_BLOCK, IbmBlock, pattern_status
-from stproxy_monitor.logs.events import ApnsFailure, Event, ProcessHeader, ServerLifecycle
+from stproxy_monitor.logs.endpoints import (
+    HANDSHAKE_MESSAGE_ID,
+    HANDSHAKE_SEVERITY,
+    handshake_events,
+    handshake_record_starts,
+    legacy_events,
+)
+from stproxy_monitor.logs.events import ApnsFailure, Event, ServerLifecycle
+from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks
 from stproxy_monitor.logs.lineindex import LineIndex, cap_lines, index_lines
 from stproxy_monitor.logs.messages import LIFECYCLE, message_id, server_word
 from stproxy_monitor.logs.reasons import classify_reason
@@ -17,11 +25,6 @@ from stproxy_monitor.logs.timestamps import parse_timestamp
 
 # A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
 RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
-_START_BANNER = b"************ Start Display Current Environment"
-_PROCESS = re.compile(
-    r"running with process name (?P<cell>[^\\/\s]+)[\\/](?P<node>[^\\/\s]+)"
-    r"[\\/](?P<server>\S+) and process id"
-)
 
 
 @dataclass(slots=True)
@@ -64,6 +67,9 @@ class LogParser:
         self._pending: _Pending | None = None
         self._learned_order: str | None = None
         self._block = IbmBlock()
+        self._headers = HeaderBlocks()
+        # The current region's first record and its time (read whatever the record holds).
+        self._first_record: tuple[int, float | None] | None = None
 
     # -- feeding -------------------------------------------------------------------------
     def feed(self, data: Buffer, now: float) -> Batch:
@@ -125,7 +131,7 @@ class LogParser:
         if (
             first_of_file
             and self._partial
-            and (RECORD_START.match(data) or data.startswith(_START_BANNER))
+            and (RECORD_START.match(data) or data.startswith(START_BANNER))
         ):
             # A line never goes on with a new record: the file that held its start was
             # replaced (deleted, truncated) before the line was finished. Only at the start
@@ -186,24 +192,36 @@ class LogParser:
         counts = index.type_counts()
         batch.severities.update(counts)
         batch.records += sum(counts.values())
+        process = self._headers.region(data, begin, end, index.candidates.tolist(), self._decode)
+        self._first_record = None
+        if index.record_starts:  # read whatever it holds: a time format not understood shows
+            first = index.record_starts[0]
+            self._first_record = (first, self._record_time(data, first, end, batch))
         # Events come in stream order: a failure when its record ends, after the line events
         # (certificate lines) of its continuation lines, however the stream was cut.
         done = self._continue_pending(data, begin, end)
-        lines = index.line_starts if every_line else index.candidates
+        lines = (index.line_starts if every_line else index.candidates).tolist()
+        handshakes = [] if every_line else handshake_record_starts(index, data, end)
+        if process or handshakes:  # neither need be a kernel's candidate
+            lines = sorted({*lines, *process, *handshakes})
         headers: list[int] = []
         clfrx: list[tuple[int, str]] = []  # CLFRX ids found here, by record start
-        for start in lines.tolist():
+        for start in lines:
             if start >= done:
                 self._end_pending(done, end, now, batch)
+            if start in process:
+                batch.events.append(process[start])
+                headers.append(start)
+                continue
             line_end = data.find(b"\n", start, end)
             header = RECORD_HEADER.match(data, start, line_end)
             # What follows a record's header, else the whole line: decoded once for both.
             message = self._decode(data[header.end() if header else start : line_end])
-            if self._line_events(message, batch):
-                headers.append(start)
+            self._line_events(message, batch)
             if start >= done and RECORD_START.match(data, start, line_end):
                 done = self._record_events(data, line_end, end, header, message, now, batch, clfrx)
         self._end_pending(done, end, now, batch)
+        self._first_record = None
         # Every line was looked at: lineindex's own CLFRX decisions would count twice.
         _split_by_headers(index, clfrx, headers, end, batch, decided=not every_line)
 
@@ -212,7 +230,7 @@ class LogParser:
         ends (begin when nothing is pending)."""
         if self._pending is None:
             return begin
-        record_end = _next_record(data, begin, end)
+        record_end = self._headers.record_end(data, begin, end)
         room = _MAX_RECORD_LINES - len(self._pending.lines)
         if room > 0:  # a trace that never ends must not grow the record without bound
             self._pending.lines.extend(self._decode_lines(data, begin, record_end)[:room])
@@ -247,29 +265,32 @@ class LogParser:
             return line_end + 1
         if found.startswith("CLFRX"):
             clfrx.append((header.start(), found[-1]))
+        if found == HANDSHAKE_MESSAGE_ID and severity == HANDSHAKE_SEVERITY:
+            batch.events.extend(handshake_events(rest))
         if found == "CLFRX0079W":
             self._emit_pending(now, batch)
             start = header.start()
-            record_end = _next_record(data, line_end + 1, end)
+            record_end = self._headers.record_end(data, line_end + 1, end)
             lines = [
                 self._decode(data[start:line_end]),
                 *self._decode_lines(data, line_end + 1, record_end),
             ]
             self._pending = _Pending(
                 lines=lines,
-                timestamp=self._time(self._decode(header[1]), batch),
+                timestamp=self._record_time(data, start, line_end, batch),
                 since=now,
                 raw_bytes=record_end - start,
             )
             return record_end
         state = LIFECYCLE.get(found)
         if state is not None:
-            when = self._time(self._decode(header[1]), batch)
+            when = self._record_time(data, header.start(), line_end, batch)
             batch.events.append(
                 ServerLifecycle(
                     state=state,
                     server=server_word(rest),
                     timestamp=now if when is None else when,
+                    timestamp_parsed=when is not None,
                 )
             )
         return line_end + 1
@@ -279,7 +300,9 @@ class LogParser:
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        reason = classify_reason("\n".join(pending.lines))
+        text = "\n".join(pending.lines)
+        reason = classify_reason(text)
+        batch.events.extend(legacy_events(text))
         when = pending.timestamp
         batch.events.append(
             ApnsFailure(
@@ -289,21 +312,13 @@ class LogParser:
             )
         )
 
-    def _line_events(self, message: str, batch: Batch) -> bool:
-        """Line-level facts: the process header and certificate-status lines; True for a header.
+    def _line_events(self, message: str, batch: Batch) -> None:
+        """Line-level facts: certificate-status lines (the IBM tool's block, user patterns).
 
-        The message is what follows a record's header, else the whole line; the process line
-        and the IBM tool's keys start it (after whitespace): lineindex finds such lines.
+        The message is what follows a record's header, else the whole line; the IBM tool's
+        keys start it (after whitespace): lineindex finds such lines.
         """
-        text = message.lstrip()
-        if text.startswith(_HEADER_PROCESS_TEXT):
-            m = _PROCESS.search(text)
-            if m:
-                batch.events.append(
-                    ProcessHeader(cell=m["cell"], node=m["node"], server=m["server"])
-                )
-            return m is not None
-        block = IBM_BLOCK.match(text)
+        block = IBM_BLOCK.match(message.lstrip())
         if block:
             event = self._block.line(block["key"], block["value"])
             if event is not None:
@@ -314,7 +329,14 @@ class LogParser:
                 event = pattern_status(found, pattern.date_format)
                 if event is not None:
                     batch.events.append(event)
-        return False
+
+    def _record_time(self, data: Buffer, start: int, end: int, batch: Batch) -> float | None:
+        """Epoch seconds of the record at `start`; None if unreadable (counted once)."""
+        first = self._first_record
+        if first is not None and first[0] == start:
+            return first[1]
+        header = RECORD_HEADER.match(data, start, end)
+        return None if header is None else self._time(self._decode(header[1]), batch)
 
     def _time(self, text: str, batch: Batch) -> float | None:
         """Epoch seconds of a record's time, learning the file's date order; None if unreadable."""
@@ -343,23 +365,6 @@ class LogParser:
 
 
 _MAX_RECORD_LINES = 200  # lines of a failure record kept for its reason, over all reads
-
-# A header block (a server start) ends the record before it. Its banner line is the same as
-# the one of the "Log file started at" block that opens a file created by rotation, where a
-# record cut by the rotation goes on; so the block's first own line, the process line, is what
-# ends the record: decided on one line, whatever the reads cut between the two.
-_HEADER_PROCESS_LINE = rb"WebSphere Platform "
-_HEADER_PROCESS_TEXT = _HEADER_PROCESS_LINE.decode()
-_NEXT_RECORD = re.compile(rb"\n(?:\[[^\]\r\n]+\] [0-9a-fA-F]{8} |" + _HEADER_PROCESS_LINE + rb")")
-
-
-def _next_record(data: Buffer, pos: int, end: int) -> int:
-    """Offset of the next line from `pos` (a line start) that starts a record (or a header
-    block) before `end`, else end."""
-    if RECORD_START.match(data, pos, end) or data.startswith(_HEADER_PROCESS_LINE, pos, end):
-        return pos
-    m = _NEXT_RECORD.search(data, pos, end)
-    return end if m is None else m.start() + 1
 
 
 def _split_by_headers(

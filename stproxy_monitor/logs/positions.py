@@ -52,6 +52,7 @@ class ServerRecord:
     stopped: float | None = None
     running: bool | None = None
     last_failure: float | None = None
+    legacy_endpoint: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 # Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
 _REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The proxy's JVM did not trust APNs' server (its trust store lacks the root): these
+    # records also say "handshake" and may name a certificate, so they come first.
+    (
+        "server_untrusted",
+        (
+            "pkix path building failed",
+            "pkix path validation failed",
+            "unable to find valid certification path",
+            "could not build a valid certpath",
+            "cwpki0022e",
+        ),
+    ),
     (
         "certificate_rejected",
         (

@@ -11,5 +11,7 @@ HEADER_SPAN = 27  # bytes from "]" to the space after the type letter
 
 Buffer = bytes | bytearray  # what is indexed: a read's bytes, or a reused read buffer
 # lines, longest, then as bytes: line starts, record starts (native int64), their type
-# letters, decided CLFRX record starts (int64), their severity letters, candidates (int64).
-Kernel = tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes]
+# letters, decided CLFRX record starts (int64), their severity letters, candidates (int64),
+# and how many records and decided CLFRX records have each letter A-Z (26 native int64 each).
+Kernel = tuple[int, int, bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]
+LETTERS = 26  # type and severity letters are A-Z

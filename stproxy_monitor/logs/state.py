@@ -13,8 +13,10 @@ from stproxy_monitor.logs.events import (
     ApnsFailure,
     CertificateStatus,
     HpelDetected,
+    LegacyEndpoint,
     ProcessHeader,
     ServerLifecycle,
+    SslHandshakeFailure,
 )
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
@@ -40,6 +42,8 @@ class ServerTotals:
     running: bool | None = None
     severities: Counter[str] = field(default_factory=Counter)
     clfrx: Counter[str] = field(default_factory=Counter)
+    handshake_failures: Counter[str] = field(default_factory=Counter)  # CWPKI0022E by target
+    legacy_endpoint: bool = False  # a record named the retired binary APNs API
     # minute (record time // 60) -> failures, only minutes within a day of the read time
     recent_failures: Counter[int] = field(default_factory=Counter)
 
@@ -177,6 +181,10 @@ class State:
                     totals.certificate = event
                 case HpelDetected():
                     totals.hpel = True
+                case SslHandshakeFailure():
+                    server.handshake_failures[event.target] += 1
+                case LegacyEndpoint():
+                    server.legacy_endpoint = True
 
     def restore_server(
         self,
@@ -186,6 +194,7 @@ class State:
         stopped: float | None,
         running: bool | None,
         last_failure: float | None,
+        legacy_endpoint: bool = False,
     ) -> None:
         """Set a server's gauges from saved positions (counters start again at 0)."""
         with self._lock:
@@ -193,6 +202,7 @@ class State:
             totals = self._servers.setdefault(name, ServerTotals())
             totals.started, totals.stopped = started, stopped
             totals.running, totals.last_failure = running, last_failure
+            totals.legacy_endpoint = legacy_endpoint
 
     def restore_file(
         self,
@@ -291,6 +301,7 @@ class State:
                 failures=Counter(t.failures),
                 severities=Counter(t.severities),
                 clfrx=Counter(t.clfrx),
+                handshake_failures=Counter(t.handshake_failures),
                 recent_failures=Counter(t.recent_failures),
             )
             for name, t in self._servers.items()

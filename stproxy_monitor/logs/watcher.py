@@ -338,6 +338,7 @@ class LogWatcher:
                 stopped=rec.stopped,
                 running=rec.running,
                 last_failure=rec.last_failure,
+                legacy_endpoint=rec.legacy_endpoint,
             )
         log.info("positions_loaded", path=self._store.path, files=len(self._saved.files))
 
@@ -363,7 +364,11 @@ class LogWatcher:
                 files[path] = record
         servers = {
             name: ServerRecord(
-                started=t.started, stopped=t.stopped, running=t.running, last_failure=t.last_failure
+                started=t.started,
+                stopped=t.stopped,
+                running=t.running,
+                last_failure=t.last_failure,
+                legacy_endpoint=t.legacy_endpoint,
             )
             for name, t in snapshot.servers.items()
         }

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
-from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.events import HANDSHAKE_TARGETS, REASONS
 from stproxy_monitor.logs.state import Snapshot, State
 from stproxy_monitor.metrics.certificates import CertificateFamilies
 from stproxy_monitor.metrics.exposition import Section, same_if_equal
@@ -118,9 +118,24 @@ def server_families(snapshot: Snapshot) -> Iterator[Metric]:
         "Sametime proxy CLFRX messages by severity.",
         labels=("server", "severity"),
     )
+    handshakes = CounterMetricFamily(
+        "stproxy_websphere_ssl_handshake_failures",
+        "CWPKI0022E records (WebSphere did not trust a server's certificate), by target: "
+        "apns for a host under push.apple.com, else other.",
+        labels=("server", "target"),
+    )
+    legacy = GaugeMetricFamily(
+        "stproxy_apns_legacy_endpoint",
+        "1 once a record showed the proxy using the retired binary APNs API "
+        "(gateway/feedback.push.apple.com, ports 2195/2196): no certificate can fix delivery.",
+        labels=("server",),
+    )
     for name, totals in sorted(snapshot.servers.items()):
         for reason in REASONS:
             failures.add_metric([name, reason], totals.failures[reason])
+        for target in HANDSHAKE_TARGETS:
+            handshakes.add_metric([name, target], totals.handshake_failures[target])
+        legacy.add_metric([name], int(totals.legacy_endpoint))
         if totals.last_failure is not None:
             last.add_metric([name], totals.last_failure)
         if totals.started is not None:
@@ -131,7 +146,7 @@ def server_families(snapshot: Snapshot) -> Iterator[Metric]:
             messages.add_metric([name, severity], count)
         for severity, count in sorted(totals.clfrx.items()):
             clfrx.add_metric([name, severity], count)
-    yield from (failures, last, start, running, messages, clfrx)
+    yield from (failures, last, start, running, messages, clfrx, handshakes, legacy)
 
 
 def file_families(snapshot: Snapshot) -> Iterator[Metric]:

@@ -1,7 +1,9 @@
 """Who may hold a connection: a cap per client address and one in total (pure bookkeeping).
 
-At the total cap, the oldest connection that has not yet completed a request is dropped to make
-room, so that connections opened and left silent (or trickling) cannot keep a scraper out.
+At a cap, the oldest connection that has not yet completed a request (of that address, at the
+address's cap) is dropped to make room, so that connections opened and left silent (or
+trickling) cannot keep a scraper out; only connections that all completed requests make a cap
+refuse a newcomer.
 """
 
 from __future__ import annotations
@@ -38,19 +40,24 @@ class Admission:
     def admit(self, address: str, close: Callable[[], None]) -> Ticket | None:
         """A ticket for a new connection, or None when it must be refused."""
         if self._by_address.get(address, 0) >= self.per_address:
-            return None
+            mine = next((t for t in self._unproven if t.address == address), None)
+            if mine is None:
+                return None
+            self._evict(mine)
         if self.open >= self.total:
             if not self._unproven:
                 return None
-            oldest = next(iter(self._unproven))
-            self.release(oldest)
-            self.evicted += 1
-            oldest.close()
+            self._evict(next(iter(self._unproven)))
         ticket = Ticket(address, close)
         self.open += 1
         self._by_address[address] = self._by_address.get(address, 0) + 1
         self._unproven[ticket] = None
         return ticket
+
+    def _evict(self, ticket: Ticket) -> None:
+        self.release(ticket)
+        self.evicted += 1
+        ticket.close()
 
     def proven(self, ticket: Ticket) -> None:
         """The connection completed a request: it is no longer the first to be dropped."""

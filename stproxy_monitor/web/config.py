@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from stproxy_monitor.config import read_yaml
-from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.web.checks import Checker, kind
+from stproxy_monitor.validation import Checker, read_yaml
 from stproxy_monitor.web.tlsconfig import (
     CIPHER_SUITES,
     CLIENT_AUTH_TYPES,
@@ -113,31 +110,38 @@ def relative_to(config: WebConfig, base: str) -> WebConfig:
 
 def parse_web_config(data: object, *, source: str = "web config") -> WebConfig:
     """Validate a decoded web-config.yml document (pure); ConfigError lists every problem."""
-    if not isinstance(data, dict):
-        raise ConfigError([f"{source}: must be a mapping of keys (got {kind(data)})"])
     check = Checker(source)
-    check.keys("", data, _TOP_KEYS)
-    values: dict[str, Any] = {"source": source}
-    values["tls"] = parse_tls(check, data.get("tls_server_config"))
-    values["users"] = _users(check, data.get("basic_auth_users"))
-    http = data.get("http_server_config")
-    if http is not None and check.mapping("http_server_config", http):
-        check.keys("http_server_config.", http, _HTTP_KEYS)
-        values["http2"] = check.boolean("http_server_config.http2", http.get("http2", True))
-        values["headers"] = _headers(check, http.get("headers"))
-    if "auth_excluded_paths" in data:
-        values["auth_excluded_paths"] = _paths(check, data["auth_excluded_paths"])
-    values["rate_limit"] = _rate_limit(check, data.get("rate_limit"))
-    if check.problems:
-        raise ConfigError(check.problems)
-    return WebConfig(**values)
+    doc = check.document(data)
+    check.keys("", doc, _TOP_KEYS)
+    tls = parse_tls(check, doc.get("tls_server_config"))
+    users = _users(check, doc.get("basic_auth_users"))
+    http2 = True
+    headers: tuple[tuple[str, str], ...] = ()
+    http = doc.get("http_server_config")
+    if http is not None and (http := check.mapping("http_server_config", http)) is not None:
+        check.keys("http_server_config", http, _HTTP_KEYS)
+        http2 = check.boolean("http_server_config.http2", http.get("http2", True), True)
+        headers = _headers(check, http.get("headers"))
+    excluded = DEFAULT_AUTH_EXCLUDED_PATHS
+    if "auth_excluded_paths" in doc:
+        excluded = _paths(check, doc["auth_excluded_paths"])
+    rate_limit = _rate_limit(check, doc.get("rate_limit"))
+    check.done()
+    return WebConfig(
+        source=source,
+        tls=tls,
+        users=users,
+        headers=headers,
+        http2=http2,
+        auth_excluded_paths=excluded,
+        rate_limit=rate_limit,
+    )
 
 
 def _users(check: Checker, value: object) -> tuple[tuple[str, bytes], ...]:
     """basic_auth_users: user -> bcrypt hash; entries are named by position, never by content."""
-    if value is None or not check.mapping("basic_auth_users", value):
+    if value is None or (value := check.mapping("basic_auth_users", value)) is None:
         return ()
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
     users = []
     for index, (user, hashed) in enumerate(value.items(), start=1):
         where = f"basic_auth_users (entry {index})"
@@ -164,9 +168,8 @@ def _users(check: Checker, value: object) -> tuple[tuple[str, bytes], ...]:
 def _headers(check: Checker, value: object) -> tuple[tuple[str, str], ...]:
     """http_server_config.headers: exporter-toolkit's security headers only."""
     where = "http_server_config.headers"
-    if value is None or not check.mapping(where, value):
+    if value is None or (value := check.mapping(where, value)) is None:
         return ()
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
     out = []
     for name, given in value.items():
         place = f"{where}.{name}"
@@ -197,10 +200,9 @@ def _paths(check: Checker, value: object) -> frozenset[str]:
 
 def _rate_limit(check: Checker, value: object) -> tuple[float, int] | None:
     """rate_limit: {interval, burst} as exporter-toolkit; interval 0 (or none) means no limit."""
-    if value is None or not check.mapping("rate_limit", value):
+    if value is None or (value := check.mapping("rate_limit", value)) is None:
         return None
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
-    check.keys("rate_limit.", value, _RATE_KEYS)
+    check.keys("rate_limit", value, _RATE_KEYS)
     interval = _duration(check, "rate_limit.interval", value.get("interval", 0))
     burst = value.get("burst", 0)
     if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:

@@ -14,18 +14,9 @@ from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
-from stproxy_monitor.certs.inspection import Status
+from stproxy_monitor.states import STATE_ORDER, Status, state_rank
 
 FactValue = str | int | float | bool | None
-# Worst first: the order of the page, of /status.json's lists and of the daemon's log.
-STATE_ORDER = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK)
-
-
-def state_rank(state: Status) -> int:
-    """0 for the worst state (CRITICAL) ... 3 for OK."""
-    return STATE_ORDER.index(state)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
     """One thing that is wrong: the event name the daemon logs, its state, a sentence, the facts.

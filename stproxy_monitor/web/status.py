@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from stproxy_monitor.certs.inspection import Status
+from stproxy_monitor.states import STATE_ORDER, Status
 from stproxy_monitor.web.facts import (
-    STATE_ORDER,
     CellFact,
     CertificateFile,
     ProbeFact,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stproxy_monitor.web.checks import Checker
+from stproxy_monitor.validation import Checker
 
 CLIENT_AUTH_TYPES = (
     "NoClientCert",
@@ -114,17 +114,16 @@ class TLSServerConfig:
 
 def parse_tls(check: Checker, value: object) -> TLSServerConfig | None:
     """tls_server_config; None when it configures nothing (exporter-toolkit: plain HTTP)."""
-    if value is None or not check.mapping("tls_server_config", value):
+    if value is None or (value := check.mapping("tls_server_config", value)) is None:
         return None
-    assert isinstance(value, dict)  # noqa: S101 - narrowed by check.mapping
-    check.keys("tls_server_config.", value, _TLS_KEYS)
+    check.keys("tls_server_config", value, _TLS_KEYS)
     where = "tls_server_config"
-    cert = check.string(f"{where}.cert_file", value.get("cert_file"))
-    key = check.string(f"{where}.key_file", value.get("key_file"), secret=True)
-    cert_text = check.string(f"{where}.cert", value.get("cert"))
-    key_text = check.string(f"{where}.key", value.get("key"), secret=True)
-    ca_file = check.string(f"{where}.client_ca_file", value.get("client_ca_file"))
-    ca_text = check.string(f"{where}.client_ca", value.get("client_ca"))
+    cert = check.optional_string(f"{where}.cert_file", value.get("cert_file"))
+    key = check.optional_string(f"{where}.key_file", value.get("key_file"), secret=True)
+    cert_text = check.optional_string(f"{where}.cert", value.get("cert"))
+    key_text = check.optional_string(f"{where}.key", value.get("key"), secret=True)
+    ca_file = check.optional_string(f"{where}.client_ca_file", value.get("client_ca_file"))
+    ca_text = check.optional_string(f"{where}.client_ca", value.get("client_ca"))
     auth = value.get("client_auth_type")
     enabled = any(value.get(k) for k in ("cert_file", "key_file", "cert", "key", "client_ca_file"))
     if not enabled and not auth and not value.get("client_ca"):
@@ -153,7 +152,7 @@ def parse_tls(check: Checker, value: object) -> TLSServerConfig | None:
     if ca_file and ca_text:
         check.fail(where, "give client_ca_file or client_ca, not both", "both")
     prefer = check.boolean(
-        f"{where}.prefer_server_cipher_suites", value.get("prefer_server_cipher_suites", True)
+        f"{where}.prefer_server_cipher_suites", value.get("prefer_server_cipher_suites", True), True
     )
     return TLSServerConfig(
         cert_file=cert or "",

@@ -14,7 +14,8 @@ from stproxy_monitor.certs.facts import (
     problem_status,
     problems,
 )
-from stproxy_monitor.certs.inspection import Inspection, Status, inspect_file
+from stproxy_monitor.certs.inspection import Inspection, inspect_file
+from stproxy_monitor.states import Status
 
 READABLE = [
     "valid", "expiring", "critical", "expired", "not_yet_valid", "short_intermediate",

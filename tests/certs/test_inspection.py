@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,8 @@ from support import VALIDITY_CASES
 
 from stproxy_monitor.certs.inspection import (
     CertificateInfo,
-    Status,
-    certificate_status,
     days_left,
     inspect_certificates,
-    status_for,
-    worst_status,
 )
 from stproxy_monitor.errors import CertificateError
 
@@ -227,43 +222,6 @@ def test_days_left_is_negative_once_expired() -> None:
     info = _info(not_after=10 * 86400.0)
     assert days_left(info, 0.0) == pytest.approx(10.0)
     assert days_left(info, 12 * 86400.0) == pytest.approx(-2.0)
-
-
-@pytest.mark.parametrize(
-    ("left", "expected"),
-    [(200.0, 0), (30.0, 0), (29.99, 1), (7.0, 1), (6.99, 2), (0.0, 2), (-5.0, 2)],
-)
-def test_status_for_thresholds(left: float, expected: int) -> None:
-    """Below warn days is WARNING, below critical days (so also expired) is CRITICAL."""
-    assert status_for(left, 30, 7) == expected
-
-
-def test_not_yet_valid_is_critical() -> None:
-    """A certificate whose validity has not started is CRITICAL whatever its days left."""
-    now = datetime(2025, 1, 1, tzinfo=UTC)
-    start = (now + timedelta(days=1)).timestamp()
-    info = _info(not_before=start, not_after=start + 365 * 86400)
-    assert certificate_status(info, now.timestamp(), warn_days=30, critical_days=7) == 2
-    later = start + 86400
-    assert certificate_status(info, later, warn_days=30, critical_days=7) == Status.OK
-
-
-@pytest.mark.parametrize(
-    ("statuses", "expected"),
-    [
-        ([], 0),
-        ([0, 1], 1),
-        ([1, 3], 3),
-        ([3, 2], 2),
-        ([0, 3, 1], 3),
-        ([2, 1, 0], 2),
-    ],
-)
-def test_worst_status_orders_ok_warning_unknown_critical(
-    statuses: list[int], expected: int
-) -> None:
-    """The worst status ranks OK < WARNING < UNKNOWN < CRITICAL."""
-    assert worst_status(statuses) == expected
 
 
 @settings(max_examples=300, deadline=None)

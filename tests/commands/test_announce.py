@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import structlog
 
-from stproxy_monitor.certs.inspection import Status
 from stproxy_monitor.commands.announce import ProblemLog
+from stproxy_monitor.states import Status
 from stproxy_monitor.web.facts import Problem
 
 

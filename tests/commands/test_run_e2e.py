@@ -76,6 +76,12 @@ CAUSES = {  # reason: (inline text, exception line of the stack trace)
         "Received fatal alert: certificate_expired",
         "javax.net.ssl.SSLHandshakeException: Received fatal alert: certificate_expired",
     ),
+    "server_untrusted": (
+        "sun.security.validator.ValidatorException: PKIX path building failed: unable to find "
+        "valid certification path to requested target",
+        "javax.net.ssl.SSLHandshakeException: sun.security.validator.ValidatorException: PKIX "
+        "path building failed: unable to find valid certification path to requested target",
+    ),
     "other": (
         "Network is unreachable: connect",
         "java.net.SocketException: Network is unreachable",

@@ -84,6 +84,9 @@ def assert_matches_truth(samples: Samples, truth: dict[str, Any]) -> None:
         sum(s["value"] for s in samples if s["name"] == "stproxy_monitor_unparsed_timestamps_total")
         == truth["unparsed_timestamps"]
     )
+    handshakes = by_label(samples, "stproxy_websphere_ssl_handshake_failures_total", "target")
+    assert handshakes == truth["ssl_handshake_failures"]
+    assert single(samples, "stproxy_apns_legacy_endpoint") == truth["legacy_endpoint"]
 
 
 @pytest.mark.parametrize("key", SINGLE)

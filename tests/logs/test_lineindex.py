@@ -2,10 +2,11 @@
 
 The references below read the specification, not the kernel: records are the lines that
 RECORD_HEADER matches at their start, lines are counted newlines, and the candidates must
-include every line that may hold an event (CLFRX/WSVR00 anywhere, or an IBM certificate key or
-the "WebSphere Platform" process line at the start of the message, after whitespace, in UTF-8
-or cp1252). A CLFRX record whose id the kernel decides itself (clfrx_starts) is no candidate:
-its id must then be the one messages.message_id finds (mirrored here), not CLFRX0079W. The
+include every line that may hold an event (CLFRX/WSVR00 anywhere, or an IBM certificate key,
+the "WebSphere " process line or a header block's banner at the start of the message, after
+whitespace, in UTF-8 or cp1252). A CLFRX record whose id the kernel decides itself
+(clfrx_starts) is no candidate: its id must then be the one messages.message_id finds
+(mirrored here), not CLFRX0079W. The
 generators stress the kernels' shortcuts: column checks in a 27-byte window, marks of "]",
 CR and newline, the anchors X and V, 8-byte words, whitespace skipping, 256 KiB blocks.
 """
@@ -36,7 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_FILES = sorted(path for path in (REPO / "fixtures" / "logs").rglob("*") if path.is_file())
 
 RECORD_LINE = re.compile(rb"(?m)^" + RECORD_HEADER.pattern)
-KEYWORDS = ("IssuerDN", "SubjectDN", "From (", "To (", "MD5", "WebSphere Platform")
+KEYWORDS = ("IssuerDN", "SubjectDN", "From (", "To (", "MD5", "WebSphere ")
+KEYWORDS += ("************ Start Display", "************* End Display")  # a header block
 ANCHORS = (b"CLFRX", b"WSVR00")
 ENCODINGS = ("utf-8", "cp1252")
 BLOCK = 256 << 10  # the kernel's block size: marks are found block by block
@@ -133,6 +135,11 @@ def shifted(offsets: Any, shift: int) -> list[int]:
     return [int(offset) - shift for offset in offsets.tolist()]
 
 
+def totals(counts: Any) -> Counter[str]:
+    """A kernel's 26 totals by letter A-Z as a Counter (zeros left out)."""
+    return Counter({chr(65 + i): n for i, n in enumerate(counts.tolist()) if n})
+
+
 def show(region: bytes, starts: set[int] | list[int]) -> list[bytes]:
     """The lines at these starts, for an assertion message."""
     return [region[s : region.index(b"\n", s) + 1] for s in sorted(starts)]
@@ -165,6 +172,8 @@ def check(kernel: str, data: bytes, begin: int = 0, end: int | None = None) -> L
         show(region, set(record_starts) ^ set(ref.record_starts)),
     )
     assert bytes(index.record_types) == ref.record_types
+    assert totals(index.type_totals) == Counter(ref.record_types.decode())
+    assert totals(index.clfrx_totals) == Counter(bytes(index.clfrx_types).decode("latin-1"))
     candidates = shifted(index.candidates, begin)
     assert candidates == sorted(set(candidates)), "candidates not sorted and distinct"
     assert set(candidates) <= set(ref.line_starts), "a candidate is not a line start"
@@ -209,6 +218,8 @@ def assert_same_shifted(inner: LineIndex, alone: LineIndex, shift: int) -> None:
     assert shifted(inner.clfrx_starts, shift) == alone.clfrx_starts.tolist()
     assert bytes(inner.clfrx_types) == bytes(alone.clfrx_types)
     assert shifted(inner.candidates, shift) == alone.candidates.tolist()
+    assert inner.type_totals.tolist() == alone.type_totals.tolist()
+    assert inner.clfrx_totals.tolist() == alone.clfrx_totals.tolist()
 
 
 # -- the generators ------------------------------------------------------------------------
@@ -367,7 +378,12 @@ KEYWORD = st.sampled_from(
         b"IssuerDN",
         b"WebSphere Platform 8.5.5.9 [ND 8.5.5.9 cf090917.02] running with process name x",
         b"WebSphere Platform ",
+        b"WebSphere [IBMJAVA7 7.0.4.1 gm1318.03]Platform 8.5.5.9 running with process name x",
+        b"************ Start Display Current Environment ************",
+        b"************* End Display Current Environment *************",
         # near misses
+        b"***",
+        b"*** Start",
         b"Issu",
         b"To",
         b"To(",
@@ -1056,6 +1072,8 @@ def assert_kernels_agree(data: bytes, begin: int = 0) -> None:
     assert numpy_index.clfrx_starts.tolist() == c_index.clfrx_starts.tolist()
     assert bytes(numpy_index.clfrx_types) == bytes(c_index.clfrx_types)
     assert numpy_index.candidates.tolist() == c_index.candidates.tolist()
+    assert numpy_index.type_totals.tolist() == c_index.type_totals.tolist()
+    assert numpy_index.clfrx_totals.tolist() == c_index.clfrx_totals.tolist()
 
 
 @pytest.mark.skipif(not C_BUILT, reason="the C kernel is not built")

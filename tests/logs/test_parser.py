@@ -132,9 +132,28 @@ def reasons(batch: Batch) -> list[str]:
             "handshake_failed",
         ),
         ("java.io.EOFException: SSL peer shut down incorrectly", "handshake_failed"),
+        # APNs' server not trusted by the proxy's JVM (contract: server_untrusted)
         (
             "sun.security.validator.ValidatorException: PKIX path building failed",
-            "handshake_failed",
+            "server_untrusted",
+        ),
+        (
+            "javax.net.ssl.SSLHandshakeException: sun.security.validator.ValidatorException: "
+            "PKIX path building failed: sun.security.provider.certpath."
+            "SunCertPathBuilderException: unable to find valid certification path to requested "
+            "target",
+            "server_untrusted",
+        ),
+        (
+            "javax.net.ssl.SSLHandshakeException: com.ibm.jsse2.util.j: PKIX path building "
+            "failed: java.security.cert.CertPathBuilderException: PKIXCertPathBuilderImpl could "
+            "not build a valid CertPath.",
+            "server_untrusted",
+        ),
+        (
+            "javax.net.ssl.SSLHandshakeException: CWPKI0022E: SSL HANDSHAKE FAILURE: A signer "
+            "with SubjectDN CN=api.push.apple.com was sent from the target host.",
+            "server_untrusted",
         ),
         # the provider certificate rejected by Apple
         ("Received fatal alert: certificate_expired", "certificate_rejected"),
@@ -607,7 +626,9 @@ def test_unreadable_timestamp_of_lifecycle_uses_now() -> None:
     """A server start with an unreadable time is still a start, at the read time."""
     data = lines(record("WSVR0001I: Server s open for e-business", sev="A", stamp="garbage"))
     batch = parse_all(data, now=NOW)
-    assert batch.events == [ServerLifecycle(state="started", server="s", timestamp=NOW)]
+    assert batch.events == [
+        ServerLifecycle(state="started", server="s", timestamp=NOW, timestamp_parsed=False)
+    ]
     assert batch.unparsed_timestamps == 1
 
 

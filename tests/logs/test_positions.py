@@ -55,7 +55,9 @@ def sample_positions() -> Positions:
             "md5": "ab",
         },
     )
-    server = ServerRecord(started=1.5e9, stopped=None, running=True, last_failure=1.55e9)
+    server = ServerRecord(
+        started=1.5e9, stopped=None, running=True, last_failure=1.55e9, legacy_endpoint=True
+    )
     return Positions(files={"/logs/SystemOut.log": record}, servers={"STProxyServer": server})
 
 
@@ -262,6 +264,20 @@ def test_sigterm_then_restart_counts_nothing_twice(log: Path, tmp_path: Path, re
     lives.poll()
     assert lives.total() == Counter(timed_out=1, unknown_host=1, connection_refused=1)
     assert lives.ended == Counter(timed_out=1, unknown_host=1)
+
+
+def test_legacy_endpoint_flag_survives_a_restart(log: Path, tmp_path: Path, rec: Records) -> None:
+    """The binary API seen before a restart stays flagged: the record is not read again."""
+    append(log, rec.header() + rec.failure("unknown_host") + rec.info())  # gateway.push.apple.com
+    lives = Lives([log], tmp_path / "positions.json")
+    lives.poll()
+    assert lives.state.snapshot().servers["STProxyServer"].legacy_endpoint is True
+    lives.stop()
+    lives.start()
+    append(log, rec.failure("timed_out"))
+    lives.poll()
+    assert lives.failures_now() == Counter(timed_out=1)
+    assert lives.state.snapshot().servers["STProxyServer"].legacy_endpoint is True
 
 
 def test_half_line_at_shutdown_is_read_again_and_counted_once(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,6 +58,14 @@ def parsed(text: str, **kwargs: object) -> ParsedTime:
         # Java 9+: a comma after the date
         ("4/3/24, 18:36:23:612 CEST", epoch(2024, 4, 3, 18, 36, 23, hours=2, ms=612), "MDY"),
         ("18/05/17, 09:47:21:308 BST", epoch(2017, 5, 18, 9, 47, 21, hours=1, ms=308), "DMY"),
+        # real lines (../shared/real-logs): it with dots in the time, ko, ja, de
+        ("04/02/20 11.14.05:743 CET", epoch(2020, 2, 4, 11, 14, 5, hours=1, ms=743), "DMY"),
+        ("16. 12. 5   15:26:42:279 KST", epoch(2016, 12, 5, 15, 26, 42, hours=9, ms=279), "YMD"),
+        ("06/11/10 23:11:48:874 JST", epoch(2006, 11, 10, 23, 11, 48, hours=9, ms=874), "YMD"),
+        ("17.02.12 13:06:39:171 CET", epoch(2012, 2, 17, 13, 6, 39, hours=1, ms=171), "DMY"),
+        ("31/05/17 11:14:31:120 CEST", epoch(2017, 5, 31, 11, 14, 31, hours=2, ms=120), "DMY"),
+        ("18-9-13 10:36:01:279 GMT+08:00", epoch(2018, 9, 13, 10, 36, 1, hours=8, ms=279), "YMD"),
+        ("11-1-18 16:40:54:781 CST", epoch(2011, 1, 18, 16, 40, 54, hours=8, ms=781), "YMD"),
     ],
 )
 def test_locale_forms(text: str, expected: float, order: str) -> None:
@@ -62,6 +73,13 @@ def test_locale_forms(text: str, expected: float, order: str) -> None:
     result = parsed(text)
     assert result.epoch == pytest.approx(expected, abs=1e-6)
     assert result.date_order == order
+
+
+def test_zh_tw_year_first_cst_is_china() -> None:
+    """A year-first date is Chinese (zh_CN, zh_TW): CST there is China time, as on dashes."""
+    assert parsed("2018/4/16   18:23:45:123 CST").epoch == epoch(
+        2018, 4, 16, 18, 23, 45, hours=8, ms=123
+    )
 
 
 def test_java_short_zone_and_ambiguous_cst_default() -> None:
@@ -106,8 +124,18 @@ def test_lower_case_abbreviation_and_offset_forms() -> None:
         ("18/05/17 09:47:21:308 IST", "DMY", True),  # first field > 12: a day
         ("5/13/20 3:09:01:349 UTC", "MDY", True),  # second field > 12: a day
         ("12/19/18 10:43:19:056 UTC", "MDY", True),  # second field > 12
-        ("5/10/20 3:09:01:349 UTC", "MDY", True),  # unpadded: en_US
-        ("10/5/20 3:09:01:349 UTC", "MDY", True),  # unpadded day: en_US
+        # unpadded: en_US, or es (d/MM/yy) on a day 1-9 of October-December: the file's
+        # certain dates decide
+        ("5/10/20 3:09:01:349 UTC", "MDY", False),
+        ("10/5/20 3:09:01:349 UTC", "MDY", False),
+        ("5/04/18 12:23:45:123 CEST", "DMY", True),  # es d/MM/yy: a padded month
+        ("16-4-18 12:23:45:123 CEST", "DMY", True),  # nl d-M-yy: a European zone
+        ("5-4-18 12:23:45:123 UTC", "DMY", True),  # nl: a one-digit first field is a day
+        ("18-4-5 12:23:45:123 UTC", "YMD", True),  # zh_CN: a one-digit last field is a day
+        ("18-4-16 18:23:45:123 GMT+08:00", "YMD", True),  # zh_CN: a Chinese zone
+        ("16-04-18 12:23:45:123 UTC", "YMD", False),  # dashes, nothing tells: zh_CN's order
+        ("16/04/2018 12:23:45:123 CEST", "DMY", True),  # Java 9+: a four-digit year last
+        ("16. 12. 5   15:26:42:279 KST", "YMD", True),  # ko: "yy. M. d"
         ("05/10/20 03:09:01:349 UTC", "DMY", True),  # zero-padded: en_GB family
         ("10/05/20 03:09:01:349 UTC", "DMY", True),  # zero-padded day
         ("10/11/20 10:09:01:349 UTC", "MDY", False),  # nothing tells: a guess
@@ -230,3 +258,83 @@ def test_unknown_zone_is_readable_with_a_configured_zone() -> None:
     """A configured zone gives an unknown abbreviation a meaning."""
     result = parsed("5/10/20 3:09:01:349 XYZ", tz=ZoneInfo("Europe/Berlin"))
     assert result.epoch == epoch(2020, 5, 10, 3, 9, 1, hours=2, ms=349)
+
+
+# --- every JVM locale, from Java's own patterns ----------------------------------------------
+
+JVM_CASES = Path(__file__).parent / "jvm" / "timestamp_cases.tsv"
+LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "es-ES", "it-IT", "pt-BR", "nl-NL", "pl-PL")
+LOCALES += ("sv-SE", "ru-RU", "ko-KR", "zh-TW", "zh-CN", "ja-JP")
+MARKERS = ("AM", "PM", "오전", "오후", "上午", "下午")
+
+
+def jvm_cases() -> list[tuple[str, str, str, str, int]]:
+    """Rows of timestamp_cases.tsv: locale, provider, pattern, text, epoch ms (written by Java
+    17 from each locale's SHORT date + MEDIUM time pattern: see WebSphereTimestamps.java)."""
+    with JVM_CASES.open(encoding="utf-8", newline="") as handle:
+        return [
+            (locale, provider, pattern, text, int(ms))
+            for locale, provider, pattern, text, ms in csv.reader(handle, delimiter="\t")
+        ]
+
+
+def pattern_order(pattern: str) -> str:
+    """The date order a Java pattern writes: the order of its y, M and d letters."""
+    return "".join(dict.fromkeys(re.sub(r"[^yMd]", "", pattern))).upper()
+
+
+def test_the_jvm_table_covers_every_locale_and_both_data_sets() -> None:
+    """Each locale of the issue has its WebSphere form under Java 8 (COMPAT) and 9+ (CLDR)
+    data, and 12-hour forms with their marker where the locale has one."""
+    cases = jvm_cases()
+    forms = {(locale, provider) for locale, provider, *_ in cases}
+    assert forms == {(locale, p) for locale in LOCALES for p in ("COMPAT", "CLDR")}
+    twelve_hour = [text for _, _, pattern, text, _ in cases if "a" in pattern]
+    markers = {word for text in twelve_hour for word in re.findall("|".join(MARKERS), text)}
+    assert markers == set(MARKERS)
+
+
+@pytest.mark.parametrize(
+    ("locale", "provider", "pattern", "text", "ms"),
+    jvm_cases(),
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_every_jvm_locale_form_reads_to_its_instant(
+    locale: str, provider: str, pattern: str, text: str, ms: int
+) -> None:
+    """A time Java wrote with the locale's pattern reads to the instant it was written at; a
+    date the text alone cannot order reads right with the pattern's order, which a parser
+    learns from the file's unambiguous dates (and its guess is never called certain)."""
+    order = pattern_order(pattern)
+    result = parsed(text)
+    if result.certain:
+        assert (result.date_order, result.epoch) == (order, pytest.approx(ms / 1000, abs=1e-6))
+    else:
+        assert parsed(text, date_order=order).epoch == pytest.approx(ms / 1000, abs=1e-6)
+
+
+def test_pattern_order_reads_java_patterns() -> None:
+    """The helper above reads the order of the date fields of a Java pattern."""
+    assert pattern_order("M/d/yy H:mm:ss:SSS z") == "MDY"
+    assert pattern_order("yy. M. d a h:mm:ss:SSS z") == "YMD"
+    assert pattern_order("dd/MM/y, HH:mm:ss:SSS z") == "DMY"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("18/04/16 午後 7:23:45:123 JST", epoch(2018, 4, 16, 19, 23, 45, hours=9, ms=123)),
+        ("18/04/16 午前 12:05:00:000 JST", epoch(2018, 4, 16, 0, 5, hours=9)),
+        ("4/16/18 7:23:45:123 PM EDT", epoch(2018, 4, 16, 19, 23, 45, hours=-4, ms=123)),
+        ("4/16/18 12:00:00:000 pm UTC", epoch(2018, 4, 16, 12)),
+        ("4/16/18 19:23:45:123 PM UTC", epoch(2018, 4, 16, 19, 23, 45, ms=123)),
+    ],
+)
+def test_am_pm_markers(text: str, expected: float) -> None:
+    """Markers before or after the time make a 12-hour reading 0-23 (an hour over 12 stays)."""
+    assert parsed(text).epoch == expected
+
+
+def test_two_markers_are_unreadable() -> None:
+    """A time with a marker on both sides is not a time any pattern writes."""
+    assert parse_timestamp("4/16/18 오후 7:23:45:123 PM UTC") is None

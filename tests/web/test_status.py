@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stproxy_monitor.certs.inspection import Status
+from stproxy_monitor.states import Status
 from stproxy_monitor.web.facts import (
     CertificateFact,
     CertificateFile,

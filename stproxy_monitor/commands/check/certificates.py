@@ -6,23 +6,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus
-from stproxy_monitor.certs.inspection import (
-    CertificateInfo,
-    Status,
-    certificate_status,
-    days_left,
-    worst_status,
-)
+from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.commands.check.rules import (
     Finding,
     Limits,
     Part,
-    Perf,
     perf_label,
     plural,
     short_labels,
 )
+from stproxy_monitor.commands.nagios import Perf, certificate_status
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.states import Status, worst_status
 
 
 def certificate_rows(

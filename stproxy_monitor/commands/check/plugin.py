@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from stproxy_monitor.certs.inspection import Status, worst_status
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
+from stproxy_monitor.commands.check.failures import FailureLog, bounded
 from stproxy_monitor.commands.check.rules import (
     Finding,
     Limits,
@@ -37,11 +37,9 @@ from stproxy_monitor.commands.check.rules import (
 )
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
-from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.files import writes_hpel
-from stproxy_monitor.logs.parser import Batch
-from stproxy_monitor.logs.state import State
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
@@ -98,13 +96,16 @@ def evaluate(observed: Observations, *, now: float, limits: Limits) -> Verdict:
     """
     parts = _certificate_parts(observed, now, limits)
     if "logs" in observed.configured:
-        parts.insert(0, failure_part(observed.failures, now=now, window=limits.failure_window))
+        failures = failure_part(
+            observed.failures, now=now, window=limits.failure_window, undated=observed.undated
+        )
+        parts.insert(0, failures)
         parts.append(log_part(observed.streams, observed.log_problem, now=now, limits=limits))
     parts.append(_configuration_part(observed))
     findings = [finding for part in parts for finding in part.findings]
     return Verdict(
         status=worst_status(finding.status for finding in findings),
-        findings=tuple(sorted(findings, key=_severity_rank)),
+        findings=tuple(sorted(findings, key=lambda finding: state_rank(finding.status))),
         perfdata=tuple(perf for part in parts for perf in part.perfdata),
         summaries=tuple(part.summary for part in parts if part.summary),
     )
@@ -142,30 +143,7 @@ def _certificate_parts(observed: Observations, now: float, limits: Limits) -> li
     ]
 
 
-def _severity_rank(finding: Finding) -> int:
-    """Sort key: worst state first (the order of certs.worst_status)."""
-    order = (Status.CRITICAL, Status.UNKNOWN, Status.WARNING, Status.OK)
-    return order.index(finding.status)
-
-
 # -- reading -------------------------------------------------------------------------------
-
-
-class FailureLog(State):
-    """A State that also keeps the record time and reason of every CLFRX0079W it is given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures: list[tuple[float, str]] = []
-
-    def apply(self, path: str, batch: Batch, *, now: float) -> None:
-        """Apply as State does, then note the batch's APNS failures."""
-        super().apply(path, batch, now=now)
-        self.failures.extend(
-            (event.timestamp, event.reason)
-            for event in batch.events
-            if isinstance(event, ApnsFailure)
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +166,7 @@ def observe(
         certificates=monitor.read(snapshot),
         log_certificates=tuple(log_certificate_rows(snapshot)),
         failures=tuple(logs.state.failures),
+        undated=bounded(logs.state.undated, {stream.path: stream.mtime for stream in logs.streams}),
         streams=logs.streams,
         log_problem=logs.problem,
         unmatched=tuple(

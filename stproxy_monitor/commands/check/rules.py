@@ -14,11 +14,10 @@ from pathlib import PurePath
 
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import node_from_path
-from stproxy_monitor.certs.inspection import (
-    Status,
-)
 from stproxy_monitor.certs.monitor import CertificateReading
+from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.states import Status
 
 _SEPARATORS = re.compile(r"[\\/]")
 _UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -44,10 +43,22 @@ class LogStream:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UndatedFailure:
+    """A CLFRX0079W whose time could not be read, and the latest it can have been written:
+    the time of the next record of its log whose time was read, else the log's modification
+    time (None: neither is known)."""
+
+    path: str
+    reason: str
+    latest: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observations:
     """Everything the check read, before any rule is applied.
 
-    ``failures`` holds (record time, reason) of every CLFRX0079W; ``log_problem`` says why the
+    ``failures`` holds (record time, reason) of every CLFRX0079W whose time was read,
+    ``undated`` the others; ``log_problem`` says why the
     logs could not be read ("" when they could); ``unmatched`` lists certificate globs that
     match no file; ``configured`` names what the config has: "logs", "certificates", "profiles".
     """
@@ -55,6 +66,7 @@ class Observations:
     certificates: CertificateReading
     log_certificates: tuple[CertificateRow, ...] = ()
     failures: tuple[tuple[float, str], ...] = ()
+    undated: tuple[UndatedFailure, ...] = ()
     streams: tuple[LogStream, ...] = ()
     log_problem: str = ""
     unmatched: tuple[str, ...] = ()
@@ -68,24 +80,6 @@ class Finding:
     status: Status
     text: str
     detail: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Perf:
-    """One Nagios performance value: ``'label'=value[uom];warn;crit;min;max``."""
-
-    label: str
-    value: float
-    uom: str = ""
-    warn: str = ""
-    crit: str = ""
-    minimum: str = ""
-    digits: int = 0
-
-    def render(self) -> str:
-        """The value in Nagios syntax; empty trailing fields are left out."""
-        fields = [f"{self.value:.{self.digits}f}{self.uom}", self.warn, self.crit, self.minimum]
-        return f"'{self.label}'=" + ";".join(fields).rstrip(";")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,19 +210,46 @@ def restart_part(pending: Mapping[str, int], *, with_perfdata: bool) -> Part:
 # -- logs ----------------------------------------------------------------------------------
 
 
-def failure_part(failures: Sequence[tuple[float, str]], *, now: float, window: float) -> Part:
-    """CLFRX0079W records dated within the window (or later: clocks drift) are CRITICAL."""
+def failure_part(
+    failures: Sequence[tuple[float, str]],
+    *,
+    now: float,
+    window: float,
+    undated: Sequence[UndatedFailure] = (),
+) -> Part:
+    """CLFRX0079W records dated within the window (or later: clocks drift) are CRITICAL.
+
+    One whose time cannot be read is never taken for "now" (the check reads the logs from
+    their start at every run: an old one would page at every run): older than the window
+    when the latest it can have been written is, else a WARNING of its own.
+    """
     recent = sorted(failure for failure in failures if failure[0] >= now - window)
+    maybe = [u for u in undated if u.latest is None or u.latest >= now - window]
     minutes = f"{window / 60:g} min"
     perfdata = (Perf(label="apns_failures_recent", value=len(recent), crit="0", minimum="0"),)
-    if not recent:
-        return Part(perfdata=perfdata, summary=f"no APNS failures in the last {minutes}")
-    reasons = ", ".join(sorted({reason for _, reason in recent}))
-    text = (
-        f"{plural(len(recent), 'APNS connection failure')} (CLFRX0079W) in the last {minutes} "
-        f"({reasons}), the last at {_time(recent[-1][0])}"
-    )
-    return Part(findings=(Finding(status=Status.CRITICAL, text=text),), perfdata=perfdata)
+    findings = []
+    if recent:
+        reasons = ", ".join(sorted({reason for _, reason in recent}))
+        text = (
+            f"{plural(len(recent), 'APNS connection failure')} (CLFRX0079W) in the last "
+            f"{minutes} ({reasons}), the last at {_time(recent[-1][0])}"
+        )
+        findings.append(Finding(status=Status.CRITICAL, text=text))
+    if maybe:
+        labels = short_labels(u.path for u in maybe)
+        text = (
+            f"{plural(len(maybe), 'APNS connection failure')} (CLFRX0079W) with a time that "
+            f"cannot be read, maybe in the last {minutes} "
+            f"({', '.join(sorted({u.reason for u in maybe}))}) in "
+            f"{', '.join(sorted(set(labels.values())))}"
+        )
+        detail = "set the log's timezone or date_order, or report its time format"
+        findings.append(Finding(status=Status.WARNING, text=text, detail=detail))
+    older = len(undated) - len(maybe)
+    summary = "" if recent else f"no APNS failures in the last {minutes}"
+    if summary and older:
+        summary += f" ({older} older with a time that cannot be read)"
+    return Part(findings=tuple(findings), perfdata=perfdata, summary=summary)
 
 
 def log_part(streams: Sequence[LogStream], problem: str, *, now: float, limits: Limits) -> Part:
