@@ -7,10 +7,7 @@ import glob
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from stproxy_monitor.config import LogConfig
-from stproxy_monitor.logs.events import ApnsFailure, HpelDetected
+from stproxy_monitor.logs.announcer import FailureAnnouncer
+from stproxy_monitor.logs.events import HpelDetected
 from stproxy_monitor.logs.files import hpel_directory, writes_hpel
 from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.positions import (
@@ -81,34 +79,10 @@ def watch_directory(pattern: str) -> str:
     return str(Path(*plain)) if plain else "."
 
 
-@dataclass(slots=True)
-class CatchUp:
-    """APNS failures found while a log is first read to its end: logged as one summary."""
-
-    count: int = 0
-    first: float | None = None
-    last: float | None = None
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def add(self, failure: ApnsFailure) -> None:
-        """Count one failure (its record time widens the span)."""
-        self.count += 1
-        self.reasons[failure.reason] += 1
-        self.first = failure.timestamp if self.first is None else min(self.first, failure.timestamp)
-        self.last = failure.timestamp if self.last is None else max(self.last, failure.timestamp)
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class LogWatcher:
     """Follows every configured log (files and globs) and feeds the state.
 
-    Failures found in a log's first catch-up (from the start, or from a saved position, to the
-    end of the file) are logged as one ``apns_failures_in_catch_up`` event; later ones one by one.
+    The failures it counts are told of by a FailureAnnouncer (logs/announcer.py).
     """
 
     def __init__(
@@ -138,8 +112,7 @@ class LogWatcher:
         self._settle = settle_seconds
         self._expand = expand
         self._followers: dict[str, LogFollower] = {}
-        self._counted: list[tuple[str, ApnsFailure]] = []  # this poll's, logged after its save
-        self._catching_up: dict[str, CatchUp] = {}
+        self._announcer = FailureAnnouncer()
         self._observer: Any = None
         self._watched: set[str] = set()
         self.wake = threading.Event()
@@ -165,7 +138,7 @@ class LogWatcher:
             entry = wanted.get(path) or self._entry_for(path)
             if entry is None:
                 del self._followers[path]
-                self._catching_up.pop(path, None)
+                self._announcer.unfollowing(path)
                 log.info("unfollowing", path=path)
             else:
                 follower.parser.options = entry.options
@@ -206,46 +179,13 @@ class LogWatcher:
             opener=self._opener,
             settle_seconds=self._settle,
         )
-        self._catching_up[path] = CatchUp()
+        self._announcer.following(path)
         log.info("following", path=path, server=entry.server)
 
     def _apply(self, path: str, batch: Batch, now: float) -> None:
         """A parsed batch goes to the state; its failures are logged after the poll's save."""
         self._state.apply(path, batch, now=now)
-        self._counted.extend(
-            (path, event) for event in batch.events if isinstance(event, ApnsFailure)
-        )
-
-    def _log_counted(self) -> None:
-        """Log the failures counted (and saved): live ones one by one, a catch-up's summed up."""
-        for path, event in self._counted:
-            catch_up = self._catching_up.get(path)
-            if catch_up is None:
-                log.warning(
-                    "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
-                )
-                continue
-            catch_up.add(event)
-            log.debug(  # one by one at debug level: tests and soaks match record by record
-                "apns_failure_in_catch_up",
-                path=path,
-                reason=event.reason,
-                record_time=event.timestamp,
-            )
-        self._counted.clear()
-
-    def _caught_up(self, path: str) -> None:
-        """The first read of `path` reached the end: summarise the failures it found."""
-        catch_up = self._catching_up.pop(path, None)
-        if catch_up is not None and catch_up.count:
-            log.warning(
-                "apns_failures_in_catch_up",
-                path=path,
-                count=catch_up.count,
-                first=_iso(catch_up.first),
-                last=_iso(catch_up.last),
-                reasons=dict(sorted(catch_up.reasons.items())),
-            )
+        self._announcer.counted(path, batch)
 
     def poll_all(self) -> int:
         """One pass over every followed file; returns bytes read.
@@ -269,11 +209,11 @@ class LogWatcher:
                         self._check_hpel(path)
                     if not follower.behind and not follower.parser.has_pending:
                         caught_up.append(path)
-            if self._counted:
+            if self._announcer.pending:
                 self.save_positions()
-        self._log_counted()
+        self._announcer.flush()
         for path in caught_up:
-            self._caught_up(path)
+            self._announcer.caught_up(path)
         return total
 
     def _check_hpel(self, path: str) -> None:
@@ -399,8 +339,7 @@ class LogWatcher:
         self.stop()
         self.poll_all()
         self.save_positions()
-        for path in list(self._catching_up):  # stopped during a first catch-up: what it found
-            self._caught_up(path)
+        self._announcer.finish()  # stopped during a first catch-up: what it found
 
     def _pending_settle(self) -> bool:
         """True when a failure record waits for possible continuation lines."""
