@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from support import REPO, Clock, Lives, Records, append, rotate
 
 from stproxy_monitor.config import LogConfig
+from stproxy_monitor.logs.files import FileIdentity
 from stproxy_monitor.logs.positions import (
     FileRecord,
     Positions,
@@ -30,7 +31,7 @@ from stproxy_monitor.logs.positions import (
     file_record,
 )
 from stproxy_monitor.logs.state import State
-from stproxy_monitor.logs.tailer import Cursor, FileIdentity
+from stproxy_monitor.logs.tailer import Cursor
 from stproxy_monitor.logs.watcher import LogWatcher
 
 FIXTURE_LOGS = REPO / "fixtures" / "logs"
@@ -223,6 +224,24 @@ def test_saved_offset_steps_back_over_unconsumed_bytes() -> None:
     assert record is not None
     assert (record.offset, record.cursor()) == (880, Cursor(FileIdentity(1, 2, b"head"), 880))
     assert file_record(Cursor(None, 0), 0) is None
+
+
+def test_the_inode_generation_and_the_newest_rotated_file_behind_are_saved() -> None:
+    """A cursor's generation and `passed` survive the JSON; a bad generation is refused."""
+    cursor = Cursor(
+        FileIdentity(1, 2, b"head", 3_000_000_123), 77, "SystemOut_26.11.29_10.00.00.log"
+    )
+    record = file_record(cursor, 0)
+    assert record is not None
+    assert decode(encode(Positions(files={"/x": record}))).files["/x"].cursor() == cursor
+    doc = json.loads(encode(Positions(files={"/x": record})))
+    doc["files"]["/x"]["generation"] = "3"
+    with pytest.raises(ValueError, match="generation"):
+        decode(json.dumps(doc).encode())
+    del doc["files"]["/x"]["generation"], doc["files"]["/x"]["passed"]  # an older version's
+    assert decode(json.dumps(doc).encode()).files["/x"].cursor() == Cursor(
+        FileIdentity(1, 2, b"head"), 77
+    )
 
 
 # -- resuming --------------------------------------------------------------------------------
