@@ -16,7 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from stproxy_monitor.logs.files import FileIdentity, Opened, identify, rotated_siblings
+from stproxy_monitor.logs.files import (
+    FINGERPRINT_BYTES,
+    FileIdentity,
+    Opened,
+    identify,
+    rotated_siblings,
+)
 from stproxy_monitor.logs.parser import Batch, LogParser
 
 CHUNK_BYTES = 4 << 20
@@ -296,7 +302,7 @@ class LogFollower:
             try:
                 st = self._stat(name)
                 handle.seek(0)
-                head = handle.read(1024)
+                head = handle.read(FINGERPRINT_BYTES)
             except OSError:
                 return None
             return Opened(name, handle, FileIdentity(st.st_dev, st.st_ino, head), st.st_size)
