@@ -50,7 +50,6 @@ from stproxy_monitor.logs.events import REASONS
 
 REPO = Path(__file__).resolve().parents[1]
 FAILURES = "stproxy_apns_connection_failures_total"
-DAEMON = (sys.executable, "-m", "stproxy_monitor", "run")
 START_BANNER = "************ Start Display Current Environment ************"
 END_BANNER = "************* End Display Current Environment *************"
 INDENT = " " * 33
@@ -498,8 +497,17 @@ class Daemon:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         with open(self.workdir / f"life{self.lives}.log", "wb") as err:
             self.proc = subprocess.Popen(
-                # debug: failures of a catch-up one by one too (apns_failure_in_catch_up)
-                [*DAEMON, "-c", str(self.config), "--log-level", "debug"],
+                # --log-level debug: failures of a catch-up are logged one by one at debug only
+                [
+                    sys.executable,
+                    "-m",
+                    "stproxy_monitor",
+                    "run",
+                    "-c",
+                    str(self.config),
+                    "--log-level",
+                    "debug",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=self.workdir,
@@ -551,7 +559,7 @@ class Daemon:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("event") in ("apns_failure", "apns_failure_in_catch_up"):
+            if event.get("event") == "apns_failure":
                 counts[round(event["record_time"] * 1000), event["reason"]] += 1
         return counts
 

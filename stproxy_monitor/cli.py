@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--timezone", help="IANA zone for zone abbreviations, e.g. Asia/Shanghai")
     scan.add_argument("--date-order", choices=DATE_ORDERS, help="date field order (default auto)")
     scan.add_argument("--server", help="server label (default: log header, else directory name)")
+    scan.add_argument(
+        "--output",
+        metavar="FILE",
+        help="write to FILE atomically instead of stdout (node_exporter's textfile collector "
+        "reads *.prom files)",
+    )
     scan.add_argument("logfiles", nargs="+", metavar="LOGFILE")
     cert = sub.add_parser("cert", help="report the certificates in PKCS#12/PEM/DER files")
     group = cert.add_mutually_exclusive_group()
@@ -85,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--critical-days", type=float, default=7.0)
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
+    deploy = sub.add_parser(
+        "deploy-files", help="write the Prometheus rules, dashboards and service files to DIR"
+    )
+    deploy.add_argument("directory", metavar="DIR")
+    deploy.add_argument("--force", action="store_true", help="replace files that differ")
     check = sub.add_parser("check", help="Nagios/Icinga check of everything the config names")
     check.add_argument("-c", "--config", required=True, help="YAML configuration file")
     return parser
@@ -126,9 +137,14 @@ def main(
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
     if args.command == "run":
-        return _run(args, err)
+        return _run(args, out, err)
     if args.command == "scan":
         return _scan(args, out, err)
+    if args.command == "deploy-files":
+        from stproxy_monitor.commands.deploy import deploy_command  # noqa: PLC0415
+
+        problems = deploy_command(args.directory, force=args.force, out=out)
+        return _problems(err, problems)
     command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
     return command(args, out, err, env)
 
@@ -139,10 +155,10 @@ def main_entry() -> None:
 
 
 def _problems(err: TextIO, problems: list[str]) -> int:
-    """Print one line per problem; exit status 2."""
+    """Print one line per problem; exit status 2 (0 when there is none)."""
     for problem in problems:
         print(f"stproxy-monitor: {problem}", file=err)
-    return 2
+    return 2 if problems else 0
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -187,7 +203,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return replace(config, logs=logs, certificates=certs, **changes)  # type: ignore[arg-type]
 
 
-def _run(args: argparse.Namespace, err: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The daemon."""
     import gc  # noqa: PLC0415 - imports of one command, see above
     import signal  # noqa: PLC0415
@@ -224,8 +240,13 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     # of the collector's way, a full collection no longer walks it (one took ~40 ms of a scrape).
     gc.freeze()
     service.start()
+    url = service.url
+    if out.isatty():  # someone started it by hand: say where to look (the log may go elsewhere)
+        print(f"stproxy-monitor {__version__}: status page {url} (Ctrl-C stops it)", file=out)
+        out.flush()
     log.info(
         "started",
+        url=url,
         listen=config.listen,
         version=__version__,
         logs=len(config.logs),
@@ -243,7 +264,7 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """One pass over the given logs."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
 
-    from stproxy_monitor.commands.scan import render, scan_files  # noqa: PLC0415
+    from stproxy_monitor.commands.scan import not_logs, render, scan_files, write_output  # noqa: PLC0415
     from stproxy_monitor.config import (  # noqa: PLC0415
         ParseOptions,
         ascii_compatible,
@@ -271,16 +292,21 @@ def _scan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             config = load_config(args.config)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if problems:
-        return _problems(err, problems)
     base = ParseOptions(encoding=args.encoding or "utf-8", timezone=tz, date_order=args.date_order)
 
     def options_for(path: str) -> tuple[ParseOptions, str | None]:
         return _options_for(path, config, base, args.server)
 
+    problems += not_logs(args.logfiles, options_for)
+    if problems:
+        return _problems(err, problems)
+
+    if args.output is not None and not os.path.isdir(os.path.dirname(args.output) or "."):
+        return _problems(err, [f"--output {args.output}: no such directory"])
     state = scan_files(args.logfiles, options_for=options_for, clock=time.time)
-    out.write(render(state, fmt=args.format, clock=time.time))
-    return 0
+    text = render(state, fmt=args.format, clock=time.time)
+    prometheus = args.format == "prometheus"
+    return _problems(err, write_output(text, args.output, out=out, err=err, textfile=prometheus))
 
 
 def _options_for(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from stproxy_monitor.probe_config import ProbeConfig, parse_probe
 from stproxy_monitor.validation import Checker, read_yaml
 
 DEFAULT_LISTEN = ":10116"
@@ -33,6 +34,7 @@ _TOP_KEYS = frozenset(
         "failure_window_minutes",
         "stale_minutes",
         "file_events",
+        "probe",
     }
 )
 _LOG_KEYS = frozenset(
@@ -108,6 +110,7 @@ class Config:
     logs: tuple[LogConfig, ...] = ()
     certificates: tuple[CertificateConfig, ...] = ()
     profiles: tuple[ProfileConfig, ...] = ()
+    probe: ProbeConfig | None = None  # no probe: section, no probe
 
 
 def load_config(path: str | Path) -> Config:
@@ -138,6 +141,7 @@ def relative_to(config: Config, base: Path) -> Config:
             replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
             for e in config.profiles
         ),
+        probe=config.probe and config.probe.with_paths(fix),
     )
 
 
@@ -183,6 +187,7 @@ def parse_config(data: object, *, source: str = "config") -> Config:
     profiles = check.items(
         "profiles", doc.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
     )
+    probe = parse_probe(doc["probe"], check) if "probe" in doc else None
     if {"warn_days", "critical_days"} <= valid and critical_days > warn_days:
         check.problem(
             "critical_days",
@@ -205,6 +210,7 @@ def parse_config(data: object, *, source: str = "config") -> Config:
         logs=tuple(logs),
         certificates=tuple(certificates),
         profiles=tuple(profiles),
+        probe=probe,
     )
 
 

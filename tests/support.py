@@ -84,8 +84,14 @@ def http_ok(url: str) -> bool:
 
 
 def daemon_env() -> dict[str, str]:
-    """The environment of a daemon subprocess: the package importable from this checkout."""
+    """The environment of a daemon subprocess: the package importable from this checkout.
+
+    With STPROXY_MONITOR_TEST_INSTALLED=1 (the tests of an unpacked sdist, .ci/sdist) the
+    installed package is used instead.
+    """
     env = dict(os.environ)
+    if env.get("STPROXY_MONITOR_TEST_INSTALLED") == "1":
+        return env
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 

@@ -36,6 +36,7 @@ import pytest
 import support
 import trustme
 import yaml
+from apns_standin import ProbeWorld
 from support import (
     APNS_TEXT,
     ATTACHED_FILES,
@@ -480,8 +481,33 @@ def append_failures_and_restart(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
+def apns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProbeWorld]:
+    """The local APNs stand-in the daemon's probe asks (it answers 400 BadDeviceToken)."""
+    world = ProbeWorld(tmp_path_factory.mktemp("apns"))
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+def probe_section(world: ProbeWorld) -> dict[str, Any]:
+    """A probe: section against the stand-in, so that the probe's panels and alerts have data."""
+    return {
+        "interval": 300,
+        "endpoint": f"localhost:{world.port('apns')}",
+        "certificate": str(world.p12["good"]),
+        "password_file": str(world.password_file),
+        "ca_file": str(world.server_ca_file),
+        "timeout": 5,
+    }
+
+
+@pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory, servers: Servers, sink: WebhookSink
+    tmp_path_factory: pytest.TempPathFactory,
+    servers: Servers,
+    sink: WebhookSink,
+    apns: ProbeWorld,
 ) -> Iterator[Stack]:
     """Sink, Alertmanager, the daemon on the fixtures and Prometheus, scraping and alerting."""
     workdir = tmp_path_factory.mktemp("stack")
@@ -491,7 +517,8 @@ def stack(
     live_log = write_live_log(workdir, now)
 
     alertmanager = start_alertmanager(servers, alertmanager_to_sink(workdir, sink.port))
-    daemon = start_daemon(servers, "daemon", demo_config(workdir, [node2_log, live_log]))
+    daemon_config = demo_config(workdir, [node2_log, live_log]) | {"probe": probe_section(apns)}
+    daemon = start_daemon(servers, "daemon", daemon_config)
 
     template = load_yaml(PROMETHEUS_YML)
     config = template | {

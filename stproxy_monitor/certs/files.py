@@ -109,11 +109,16 @@ class PasswordSource:
     ) -> bytes | None:
         """The password (a file's trailing newlines stripped), None when no source is set.
 
-        Raises CertificateError(reason="bad_password") when the source cannot give a password.
+        Raises CertificateError when the source cannot give a password: reason
+        password_file_missing when the file does not exist, else bad_password.
         """
         if self.file is not None:
             try:
                 return read_bytes(self.file).rstrip(b"\r\n")
+            except (FileNotFoundError, NotADirectoryError):
+                raise CertificateError(
+                    f"password file {self.file}: no such file", reason="password_file_missing"
+                ) from None
             except OSError as exc:
                 detail = exc.strerror or type(exc).__name__
                 raise CertificateError(
@@ -152,16 +157,18 @@ def read_certificate_file(
 
     Raises CertificateError whose message reads ``<path>: cannot read: <reason> (<detail>)`` and
     whose reason is missing (no such file, or a directory), permission (permission denied or any
-    other OS error), bad_password or corrupt. A password is only needed when the file asks for
-    one, so an unusable password source is reported only then.
+    other OS error), bad_password, password_file_missing or corrupt. A password is only needed
+    when the file asks for one, so an unusable password source is reported only then (as
+    password_file_missing when its file does not exist).
     """
     data = _read_or_fail(Path(path), read_bytes)
     secret, problem = _password_or_problem(password, environ, read_bytes)
     try:
         return inspect_certificates(data, secret)
     except CertificateError as exc:
-        detail = problem if exc.reason == "bad_password" and problem else str(exc)
-        raise _failure(path, exc.reason, detail) from None
+        if exc.reason == "bad_password" and problem is not None:
+            raise _failure(path, problem.reason, str(problem)) from None
+        raise _failure(path, exc.reason, str(exc)) from None
 
 
 def _failure(path: str | Path, reason: str, detail: str) -> CertificateError:
@@ -183,14 +190,14 @@ def _read_or_fail(path: Path, read_bytes: ReadBytes) -> bytes:
 
 def _password_or_problem(
     source: PasswordSource | None, environ: Mapping[str, str], read_bytes: ReadBytes
-) -> tuple[bytes | None, str]:
+) -> tuple[bytes | None, CertificateError | None]:
     """The password, or None and why the source could not give one."""
     if source is None:
-        return None, ""
+        return None, None
     try:
-        return source.resolve(environ=environ, read_bytes=read_bytes), ""
+        return source.resolve(environ=environ, read_bytes=read_bytes), None
     except CertificateError as exc:
-        return None, str(exc)
+        return None, exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

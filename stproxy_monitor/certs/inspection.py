@@ -13,14 +13,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, pkcs12
 
-from stproxy_monitor.certs import apple
-from stproxy_monitor.certs.pfx import PfxFormatError, pfx_layout
 from stproxy_monitor.errors import CertificateError
 
 SECONDS_PER_DAY = 86400.0
 
 # Fixed label values of stproxy_apns_certificate_read_errors_total{reason}.
-READ_ERROR_REASONS = ("missing", "permission", "bad_password", "corrupt")
+READ_ERROR_REASONS = ("missing", "permission", "bad_password", "password_file_missing", "corrupt")
 
 _PEM_MARKER = b"-----BEGIN"
 _OID_PKCS7_DATA = bytes.fromhex("06092a864886f70d010701")
@@ -137,6 +135,10 @@ def _load_pem(data: bytes) -> list[x509.Certificate]:
 
 
 def _load_der(data: bytes) -> list[x509.Certificate]:
+    if not data.startswith(b"\x30"):  # every PKCS#12 and DER certificate is an ASN.1 SEQUENCE
+        raise CertificateError(
+            f"not a PKCS#12, PEM or DER certificate: {_what_it_is(data)}", reason="corrupt"
+        )
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError:
@@ -144,6 +146,20 @@ def _load_der(data: bytes) -> list[x509.Certificate]:
             "not a readable PKCS#12, PEM or DER certificate: damaged or truncated",
             reason="corrupt",
         ) from None
+
+
+def _what_it_is(data: bytes) -> str:
+    """A few words on bytes that are no certificate: empty, text, or something else."""
+    if not data.strip():
+        return "the file is empty"
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) >= 0.95 * len(text):
+        return "a text file without a -----BEGIN CERTIFICATE----- block"
+    return "binary data that does not begin like one"
 
 
 def _load_pkcs12(
@@ -171,6 +187,10 @@ def _load_pkcs12(
 
 def _pkcs12_facts(data: bytes, *, has_key: bool, key_matches: bool | None) -> FileFacts:
     """The facts of an opened PKCS#12; its encryption stays unknown if pyasn1 cannot read it."""
+    # pyasn1's modules take longer to import than the rest of a `cert` run: only when needed
+    # (`scan`, which imports this wing for the log's certificate blocks, never opens a PKCS#12)
+    from stproxy_monitor.certs.pfx import PfxFormatError, pfx_layout  # noqa: PLC0415
+
     try:
         layout = pfx_layout(data)
     except PfxFormatError:
@@ -268,6 +288,8 @@ def _unique(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
 
 
 def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> CertificateInfo:
+    from stproxy_monitor.certs import apple  # noqa: PLC0415 - pyasn1, only for a certificate
+
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),

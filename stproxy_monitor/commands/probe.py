@@ -3,30 +3,32 @@ IBM's verification tool printed them, or one JSON object; the exit status is the
 
 from __future__ import annotations
 
+import glob
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.config import Config
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.probe.client import (
-    DEFAULT_TIMEOUT,
-    PRODUCTION_ENDPOINT,
-    SANDBOX_ENDPOINT,
-    OnStep,
-    ProbeSpec,
-    parse_endpoint,
-    run_probe,
-)
+from stproxy_monitor.probe.client import OnStep, ProbeSpec, run_probe
 from stproxy_monitor.probe.proxy import parse_proxy
 from stproxy_monitor.probe.result import ProbeResult, Step
+from stproxy_monitor.probe_config import (
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    PRODUCTION_ENDPOINT,
+    SANDBOX_ENDPOINT,
+    ProbeConfig,
+    parse_endpoint,
+)
 
-MAX_TIMEOUT = 300.0
 Runner = Callable[..., ProbeResult]
+_GLOB = re.compile(r"[*?[]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,22 +76,28 @@ def build_spec(flags: ProbeFlags, defaults: ProbeDefaults | None = None) -> Prob
     try:
         host, port = parse_endpoint(endpoint)
     except ValueError as exc:
-        problems.append(f"--endpoint: {exc} (got {endpoint!r})")
+        where = "--endpoint" if flags.endpoint else "probe.endpoint"
+        problems.append(f"{where}: {exc} (got {endpoint!r})")
     certificate = flags.p12file or base.certificate
     if not certificate:
-        problems.append("P12FILE: name the PKCS#12 to probe with (or -c with a certificate)")
+        problems.append(
+            "P12FILE: name the PKCS#12 to probe with (or a config with probe.certificate or "
+            "a certificates entry)"
+        )
     password = _password(flags, base)
     proxy = flags.proxy or base.proxy
     if proxy:
         try:
             parse_proxy(proxy)
         except ValueError as exc:
-            problems.append(f"--proxy: {exc}")  # the URL may hold a password: not shown
+            where = "--proxy" if flags.proxy else "probe.proxy"
+            problems.append(f"{where}: {exc}")  # the URL may hold a password: not shown
     timeout = flags.timeout if flags.timeout is not None else base.timeout
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        where = "--timeout" if flags.timeout is not None else "probe.timeout"
         problems.append(
-            f"--timeout: must be more than 0 and at most {MAX_TIMEOUT:g} s (got {timeout:g})"
+            f"{where}: must be more than 0 and at most {MAX_TIMEOUT:g} s (got {timeout:g})"
         )
     if problems:
         raise ConfigError(problems)
@@ -106,13 +114,44 @@ def build_spec(flags: ProbeFlags, defaults: ProbeDefaults | None = None) -> Prob
 
 
 def probe_defaults(config: Config) -> ProbeDefaults:
-    """The command's defaults from a config: its first certificate, and its probe: section."""
+    """The command's defaults from a config: its probe: section, else its first certificate.
+
+    Without probe.certificate the first ``certificates`` entry is probed, with its password
+    source; a probe.certificate without a password source of its own takes the source of the
+    ``certificates`` entry with the same path, if there is one.
+    """
+    probe = config.probe or ProbeConfig()
     first = config.certificates[0] if config.certificates else None
+    path = probe.certificate or (first.path if first else None)
+    same = next((c for c in config.certificates if c.path == path), None)
+    if probe.password_file or probe.password_env or same is None:
+        password_file, password_env = probe.password_file, probe.password_env
+    else:
+        password_file, password_env = same.password_file, same.password_env
     return ProbeDefaults(
-        certificate=first.path if first else None,
-        password_file=first.password_file if first else None,
-        password_env=first.password_env if first else None,
+        endpoint=probe.endpoint if config.probe else None,
+        certificate=path,
+        password_file=password_file,
+        password_env=password_env,
+        topic=probe.topic,
+        proxy=probe.proxy,
+        ca_file=probe.ca_file,
+        timeout=probe.timeout if config.probe else None,
     )
+
+
+def daemon_probe(config: Config) -> Callable[[], ProbeSpec]:
+    """What the daemon probes with, checked now (ConfigError), a certificate glob expanded at
+    each probe (its first match; the pattern itself when nothing matches: the probe says so)."""
+    spec = build_spec(ProbeFlags(), probe_defaults(config))
+    if not _GLOB.search(spec.certificate):
+        return lambda: spec
+
+    def expanded() -> ProbeSpec:
+        matches = sorted(glob.glob(spec.certificate))
+        return replace(spec, certificate=matches[0]) if matches else spec
+
+    return expanded
 
 
 def _password(flags: ProbeFlags, base: ProbeDefaults) -> PasswordSource | None:

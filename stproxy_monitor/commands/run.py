@@ -14,6 +14,7 @@ from stproxy_monitor import __version__
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.announce import ProblemLog
 from stproxy_monitor.commands.check.plugin import limits_of
+from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.status import StatusInputs, gather_status
 from stproxy_monitor.config import Config, split_listen
 from stproxy_monitor.errors import ConfigError
@@ -22,7 +23,10 @@ from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.watcher import LogWatcher
 from stproxy_monitor.metrics.collector import MonitorCollector
 from stproxy_monitor.metrics.exposition import SectionRegistry
-from stproxy_monitor.web.facts import StatusFacts, status_json
+from stproxy_monitor.metrics.probe import ProbeCollector
+from stproxy_monitor.probe.schedule import ProbeScheduler, ProbeStatus
+from stproxy_monitor.states import Status
+from stproxy_monitor.web.facts import ProbeFact, StatusFacts, status_json
 from stproxy_monitor.web.security import PLAIN_HTTP, WebConfigWatcher
 from stproxy_monitor.web.server import Endpoints, MonitorHTTPServer, serve_in_thread
 from stproxy_monitor.web.status import status_page
@@ -55,6 +59,9 @@ class Service:
         self._reload_ok = True
         self._reload_time = clock()
         self.state = State()
+        self._environ = environ
+        # probe: its own thread; a bad section raises ConfigError here (exit 2 at start).
+        self.prober = self._make_prober(config)
         self.watcher = self._make_watcher(config)
         self.certificates = CertificateMonitor(
             config.certificates, config.profiles, environ=environ
@@ -70,6 +77,7 @@ class Service:
         # Rendered by sections, each reused while what it is made from stays (exposition).
         self.registry = SectionRegistry(auto_describe=False)
         self.registry.register(self.collector)
+        self.registry.register(ProbeCollector(self._probe_status))
         # --web.config.file: a bad file raises ConfigError here (exit 2 at start); later changes
         # to it or to its certificates are picked up per connection and on every tick.
         self.web = WebConfigWatcher(config.web_config_file) if config.web_config_file else None
@@ -90,6 +98,39 @@ class Service:
             self.registry.register(self.web)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _make_prober(self, config: Config) -> ProbeScheduler | None:
+        """The probe's scheduler when the config has a probe: section (not started)."""
+        if config.probe is None:
+            return None
+        source = daemon_probe(config)
+        return ProbeScheduler(
+            source,
+            endpoint=source().endpoint,
+            interval=config.probe.interval,
+            environ=self._environ,
+        )
+
+    def _probe_status(self) -> ProbeStatus | None:
+        """The probe's last status (None without a probe: section)."""
+        prober = self.prober
+        return None if prober is None else prober.status
+
+    def _reprobe(self, config: Config) -> None:
+        """A reload: the same endpoint keeps its schedule and counts, another starts anew."""
+        old = self.prober
+        if config.probe is None:
+            self.prober = None
+        else:
+            source = daemon_probe(config)
+            if old is not None and old.status.endpoint == source().endpoint:
+                old.update(source, interval=config.probe.interval)
+                return
+            self.prober = self._make_prober(config)
+            if self.prober is not None and self._thread is not None:
+                self.prober.start()
+        if old is not None:
+            old.stop(timeout=0)
 
     def _positions_status(self) -> PositionStore | None:
         """The positions store, for its self-metrics."""
@@ -119,6 +160,15 @@ class Service:
         """The port actually bound (useful with :0)."""
         return int(self.http.server_address[1])
 
+    @property
+    def url(self) -> str:
+        """The status page's address (localhost when listening on every address)."""
+        host = split_listen(self.config.listen)[0]
+        host = "localhost" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        host = f"[{host}]" if ":" in host else host
+        tls = self.web is not None and self.web.current().ssl_context is not None
+        return f"{'https' if tls else 'http'}://{host}:{self.port}/"
+
     def start(self) -> None:
         """Start the tailer and HTTP threads."""
         self._thread = threading.Thread(
@@ -126,6 +176,8 @@ class Service:
         )
         self._thread.start()
         serve_in_thread(self.http)
+        if self.prober is not None:
+            self.prober.start()
 
     def tick(self) -> None:
         """Main-thread housekeeping: a pending SIGHUP reload, a changed web config, problems."""
@@ -166,6 +218,8 @@ class Service:
                 limits=limits_of(config),
                 log_patterns=tuple(entry.path for entry in config.logs),
                 certificate_patterns=tuple(entry.path for entry in config.certificates),
+                probe=probe_fact(self._probe_status()),
+                probe_configured=config.probe is not None,
             )
         )
 
@@ -178,6 +232,8 @@ class Service:
         with self._reload_lock:
             try:
                 config = self._reload_config()
+                if config.probe is not None:
+                    daemon_probe(config)  # a bad probe section refuses the reload before changes
             except ConfigError as exc:
                 self._reload_ok = False
                 for problem in exc.problems:
@@ -185,6 +241,7 @@ class Service:
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
             self.certificates.update(config.certificates, config.profiles)
+            self._reprobe(config)
             if self.web is not None:
                 self.web.refresh()
             _warn_restart_needed(self.config, config)
@@ -209,6 +266,8 @@ class Service:
                 # A poll reads at most 16 MiB, so this means a stuck file system: say that the
                 # final positions were not saved rather than exit as if they were.
                 log.error("shutdown_timeout", detail="tailer still reading; positions not saved")
+        if self.prober is not None:
+            self.prober.stop()  # a probe in flight ends at its timeout; not waited for long
         self.http.shutdown()
         self.http.server_close()
 
@@ -228,3 +287,20 @@ def _warn_restart_needed(old: Config, new: Config) -> None:
     for key in _RESTART_KEYS:
         if getattr(old, key) != getattr(new, key):
             log.warning("reload_needs_restart", key=key)
+
+
+def probe_fact(status: ProbeStatus | None) -> ProbeFact | None:
+    """The last probe as the status page shows it (None before the first)."""
+    last = None if status is None else status.last
+    if last is None:
+        return None
+    return ProbeFact(
+        endpoint=last.endpoint,
+        result=last.result,
+        state=Status(last.exit_status),
+        ran_at=last.started,
+        duration_seconds=last.duration_seconds,
+        status=last.status,
+        apns_reason=last.apns_reason,
+        detail=last.message,
+    )

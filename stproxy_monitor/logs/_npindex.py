@@ -355,28 +355,30 @@ def _third_word_at(
     """Whether each h starts the third word of a message starting at `message`, as
     rest.split(" ", 3)[2] finds it: exactly two spaces in [message, h), the second right
     before h, every byte ASCII (then the bytes split as the decoded text does). Eight bytes
-    a step, for the hits still undecided (the class and method names are short)."""
+    a step over the hits still undecided, kept compact (the class and method names are
+    short); bytes past a hit's window are masked to zero, which is neither a space nor
+    non-ASCII."""
     words = _words8(a)
-    remaining = h - 1 - message  # bytes before the second space: exactly one space there
-    good = (remaining >= 1) & (a[np.maximum(h - 1, 0)] == _SPACE)
-    spaces = np.zeros(h.size, dtype=np.int64)
-    at = message.copy()
-    live = np.flatnonzero(good)
-    while live.size:
+    result = np.zeros(h.size, dtype=bool)
+    left = h - 1 - message  # bytes before the second space: exactly one space there
+    rows = np.flatnonzero((left >= 1) & (a[np.maximum(h - 1, 0)] == _SPACE))
+    at, left = message[rows], left[rows]
+    spaces = np.zeros(rows.size, dtype=np.uint8)
+    while rows.size:
         # every load ends before h + 7 < a.size (the id and the byte after it are inside)
-        word = words[at[live]]
-        left = remaining[live]
-        short = (np.uint64(1) << (np.minimum(left, 7).astype(np.uint64) * np.uint64(8))) - 1
-        mask = np.where(left >= 8, _ALL8, short)
+        word = words[at]
+        last = left <= 8
+        if last.any():
+            short = np.minimum(left, 8).astype(np.uint64) * np.uint64(8)
+            word &= np.where(last & (left < 8), (np.uint64(1) << short) - np.uint64(1), _ALL8)
         t = word ^ _SPACES8
-        space_bytes = ~(((t & _LOW7) + _LOW7) | t | _LOW7)  # 0x80 where a byte is a space
-        spaces[live] += np.bitwise_count(space_bytes & mask)
-        ascii_only = (word & mask & _HIGH8) == 0
-        good[live] &= ascii_only
-        remaining[live] = left - 8
-        at[live] += 8
-        live = live[ascii_only & (spaces[live] <= 1) & (left > 8)]
-    return np.asarray(good & (spaces == 1))
+        spaces += np.bitwise_count(~(((t & _LOW7) + _LOW7) | t | _LOW7))  # 0x80 per space
+        ascii_only = (word & _HIGH8) == 0
+        done = last & ascii_only
+        result[rows[done]] = spaces[done] == 1
+        keep = ~last & ascii_only & (spaces <= 1)
+        rows, at, left, spaces = rows[keep], at[keep] + 8, left[keep] - 8, spaces[keep]
+    return result
 
 
 def _having(a: npt.NDArray[np.uint8], at: Positions, shift: int, text: bytes) -> Positions:

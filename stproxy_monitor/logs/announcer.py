@@ -2,9 +2,9 @@
 
 Failures found in a log's first catch-up (from the start, or from a saved position, to the end
 of the file) are told as one ``apns_failures_in_catch_up`` event (and one by one at debug
-level, ``apns_failure_in_catch_up``); later ones one by one (``apns_failure``). A poll's lines
-are written once its position is saved, so the event log names a failure in the life that
-counted (and served) it.
+level, ``apns_failure`` with ``catch_up=True``); later ones one by one (``apns_failure``). A
+poll's lines are written once its position is saved, so the event log names a failure in the
+life that counted (and served) it.
 """
 
 from __future__ import annotations
@@ -80,11 +80,13 @@ class FailureAnnouncer:
                 )
                 continue
             catch_up.add(event)
-            log.debug(  # one by one at debug level: tests and soaks match record by record
-                "apns_failure_in_catch_up",
+            # one by one at debug level, for whoever reconstructs a life's counts (the soak)
+            log.debug(
+                "apns_failure",
                 path=path,
                 reason=event.reason,
                 record_time=event.timestamp,
+                catch_up=True,
             )
         self._counted.clear()
 

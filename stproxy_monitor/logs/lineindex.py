@@ -14,6 +14,8 @@ candidate costs time, never a wrong count.
 from __future__ import annotations
 
 import os
+import threading
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Protocol
@@ -105,6 +107,13 @@ def _letter_counts(
     return counts
 
 
+# A region of bytes at least twice this long is indexed in two halves at once, the second by a
+# thread: the kernels run without the GIL on bytes (the C one entirely, numpy in its array
+# operations), so two cores index it where there are two. Both halves are whole lines, and a
+# line is indexed alone (the kernels' regions add up: tests), so the result is the same.
+SPLIT_BYTES = 1 << 20
+
+
 def index_lines(
     data: Buffer, begin: int = 0, end: int | None = None, *, line_starts: bool = False
 ) -> LineIndex:
@@ -113,7 +122,53 @@ def index_lines(
     line_starts: also list every line's offset (else LineIndex.line_starts is empty).
     """
     end = len(data) if end is None else end
-    return from_kernel(kernel(KERNEL).index(data, begin, end, line_starts))
+    module = kernel(KERNEL)
+    whole = begin >= 0 and end <= len(data)
+    if isinstance(data, bytes) and whole and end - begin >= 2 * SPLIT_BYTES:
+        middle = data.find(b"\n", begin + (end - begin) // 2, end) + 1
+        if 0 < middle < end:
+            return from_kernel(_in_halves(module, data, begin, middle, end, line_starts))
+    return from_kernel(module.index(data, begin, end, line_starts))
+
+
+def _in_halves(  # noqa: PLR0917 - index_lines' arguments, split
+    module: _KernelModule, data: bytes, begin: int, middle: int, end: int, want_lines: bool
+) -> Kernel:
+    """The kernel's result for data[begin:end], from [begin, middle) here and [middle, end)
+    in a thread at the same time, joined."""
+    second: list[Kernel | ValueError] = []
+
+    def index_second() -> None:
+        try:
+            second.append(module.index(data, middle, end, want_lines))
+        except ValueError as exc:  # not whole lines: raised below, as without the split
+            second.append(exc)
+
+    thread = threading.Thread(target=index_second, name="lineindex-half")
+    thread.start()
+    try:
+        first = module.index(data, begin, middle, want_lines)
+    finally:
+        thread.join()
+    other = second[0]
+    if isinstance(other, ValueError):
+        raise other
+    totals = [
+        array("q", map(sum, zip(memoryview(a).cast("q"), memoryview(b).cast("q"), strict=True)))
+        for a, b in ((first[8], other[8]), (first[9], other[9]))
+    ]
+    return (
+        first[0] + other[0],
+        max(first[1], other[1]),
+        first[2] + other[2],
+        first[3] + other[3],
+        first[4] + other[4],
+        first[5] + other[5],
+        first[6] + other[6],
+        first[7] + other[7],
+        totals[0].tobytes(),
+        totals[1].tobytes(),
+    )
 
 
 def from_kernel(result: Kernel) -> LineIndex:

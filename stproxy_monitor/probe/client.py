@@ -15,17 +15,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import h2.exceptions
+
 from stproxy_monitor.certs.files import PasswordSource
-from stproxy_monitor.config import split_listen
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.probe.credentials import client_context, describe, load_identity
-from stproxy_monitor.probe.http2 import push, tls_handshake
+from stproxy_monitor.probe.http2 import push, require_h2, tls_handshake
 from stproxy_monitor.probe.network import Connection, Deadline, Stop
 from stproxy_monitor.probe.outcome import Seen, classify
 from stproxy_monitor.probe.proxy import Proxy, parse_proxy, proxy_url_for
 from stproxy_monitor.probe.result import ProbeResult, ServerCertificate, Step
+from stproxy_monitor.probe_config import DEFAULT_TIMEOUT
 
-DEFAULT_TIMEOUT = 10.0
 OnStep = Callable[[Step], None]
 
 
@@ -67,6 +68,10 @@ def run_probe(
         seen = probe.run(connect or Connection())
     except Stop as stop:
         seen = stop.seen
+    except (OSError, ssl.SSLError, ValueError, h2.exceptions.H2Error) as exc:
+        # What no step expected (a socket error while closing, h2 refusing a frame we
+        # build): `other`, in words, rather than a traceback in the command or the daemon.
+        seen = Seen(failure="protocol", detail=f"unexpected {type(exc).__name__}: {exc}")
     result, message = classify(seen)
     return ProbeResult(
         result=result,
@@ -123,6 +128,7 @@ class _Probe:
             sock.close()  # wrap_socket took its descriptor over; closes it if it did not
         with tls.sock:
             self.tls_version, self.server = tls.version, tls.server
+            require_h2(tls.sock, self.step)
             return push(tls.sock, self.spec.host, self.topic, self.deadline, self.step)
 
     def _context(self) -> ssl.SSLContext:
@@ -169,17 +175,3 @@ def _words(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
     return str(exc)
-
-
-PRODUCTION_ENDPOINT = "api.push.apple.com:443"
-SANDBOX_ENDPOINT = "api.sandbox.push.apple.com:443"
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """'host:port' or '[v6]:port' into (host, port); ValueError says what is wrong."""
-    host, port = split_listen(text)
-    if not host:
-        raise ValueError("must be HOST:PORT with a host, e.g. api.push.apple.com:443")
-    if port == 0:
-        raise ValueError("the port must be from 1 to 65535")
-    return host, port

@@ -45,7 +45,7 @@ class Secured:
 def tls_handshake(
     sock: socket.socket, context: ssl.SSLContext, host: str, deadline: Deadline, step: StepRecorder
 ) -> Secured:
-    """TLS with SNI and hostname verification against ``host``; ALPN must pick h2."""
+    """TLS with SNI and hostname verification against ``host`` (then see require_h2)."""
     tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
     try:
         return _secure(tls, host, deadline, step, deadline.now())
@@ -78,12 +78,16 @@ def _secure(
         seen += f", server certificate {server.subject} valid until {until}"
         seen += _chain_summary(server.chain[1:], lead="issued by")
     step("tls", f"TLS {version}", f"{seen} {deadline.elapsed_ms(begin)}", ok=True)
+    return Secured(tls, f"TLS {version}", server)
+
+
+def require_h2(tls: ssl.SSLSocket, step: StepRecorder) -> None:
+    """Stop unless ALPN chose h2 (an endpoint that does not speak HTTP/2 is `other`)."""
     alpn = tls.selected_alpn_protocol()
     if alpn != "h2":
         words = f"the server chose {alpn}" if alpn else "the server agreed on no ALPN protocol"
         step("alpn", "ALPN h2", f"failed: {words}", ok=False)
         raise Stop(Seen(failure="no_h2", detail=f"ALPN: {words}, not h2"))
-    return Secured(tls, f"TLS {version}", server)
 
 
 def push(

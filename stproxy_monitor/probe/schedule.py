@@ -18,9 +18,8 @@ import structlog
 from stproxy_monitor.probe.client import ProbeSpec, run_probe
 from stproxy_monitor.probe.outcome import RESULTS
 from stproxy_monitor.probe.result import ProbeResult
+from stproxy_monitor.probe_config import DEFAULT_INTERVAL, MIN_INTERVAL
 
-MIN_INTERVAL = 300.0
-DEFAULT_INTERVAL = 3600.0
 FIRST_DELAY = 3.0
 
 log = structlog.get_logger("stproxy_monitor.probe")

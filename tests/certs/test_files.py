@@ -104,14 +104,14 @@ def test_unusable_password_source_does_not_matter_for_unprotected_files(
         assert read_certificate_file(_case(cert_manifest, case)["path"], source, environ={})
 
 
-def test_missing_password_file_is_bad_password(
+def test_missing_password_file_is_password_file_missing(
     cert_manifest: dict[str, Any], tmp_path: Path
 ) -> None:
-    """A protected file whose password file is missing fails with bad_password naming the file."""
+    """A protected file whose password file is missing says so (not bad_password), naming it."""
     source = PasswordSource(file=tmp_path / "absent.pass")
     error = _read_error(_case(cert_manifest, "valid")["path"], source)
-    assert error.reason == "bad_password"
-    assert "absent.pass" in str(error)
+    assert error.reason == "password_file_missing"
+    assert f"password file {tmp_path / 'absent.pass'}: no such file" in str(error)
 
 
 def test_wrong_password_file_is_bad_password_and_no_secret_leaks(

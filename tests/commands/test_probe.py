@@ -242,3 +242,52 @@ def test_bad_flags_exit_2(world: ProbeWorld, flags: list[str], problem: str) -> 
     assert code == 2
     assert problem in err.getvalue()
     assert out.getvalue() == ""
+
+
+def check_config(world: ProbeWorld, tmp_path: Path, *, topic: str | None = None) -> Path:
+    """A config with one certificate and a probe: section against the stand-in."""
+    config = tmp_path / "check.yml"
+    lines = [
+        "certificates:",
+        f"  - path: {world.p12['good']}",
+        f"    password_file: {world.password_file}",
+        "probe:",
+        f"  endpoint: localhost:{world.port('apns')}",
+        f"  ca_file: {world.server_ca_file}",
+        "  timeout: 3",
+    ]
+    config.write_text("\n".join([*lines, *([f"  topic: {topic}"] if topic else [])]) + "\n")
+    return config
+
+
+def test_check_gains_a_probe_line(world: ProbeWorld, tmp_path: Path) -> None:
+    """check with probe: OK names the accepted probe and gives its duration as perfdata."""
+    out = io.StringIO()
+    code = main(["check", "-c", str(check_config(world, tmp_path))], stdout=out, environ={})
+    text = out.getvalue()
+    assert code == 0, text
+    assert f"APNs accepted the certificate (localhost:{world.port('apns')})" in text
+    assert "'probe_duration'=" in text
+
+
+def test_check_probe_rejected_is_critical(world: ProbeWorld, tmp_path: Path) -> None:
+    """A certificate result of the probe makes the check CRITICAL, with Apple's words."""
+    out = io.StringIO()
+    config = check_config(world, tmp_path, topic="case.bad-certificate")
+    code = main(["check", "-c", str(config)], stdout=out, environ={})
+    text = out.getvalue()
+    assert code == 2, text
+    assert text.startswith("STPROXY CRITICAL - ")
+    assert f"APNs probe of localhost:{world.port('apns')}: certificate_rejected" in text
+
+
+def test_probe_command_reads_the_config(world: ProbeWorld, tmp_path: Path) -> None:
+    """probe -c takes endpoint, certificate, password, trust and topic from the config."""
+    out = io.StringIO()
+    config = check_config(world, tmp_path, topic="case.topic")
+    code = main(["probe", "--json", "-c", str(config)], stdout=out, environ={})
+    report = json.loads(out.getvalue())
+    assert (code, report["result"], report["topic"]) == (2, "topic_rejected", "case.topic")
+    out = io.StringIO()
+    code = main(["probe", "--json", "-c", str(config), "--topic", "x.y"], stdout=out, environ={})
+    assert (code, json.loads(out.getvalue())["topic"]) == (0, "x.y")  # a flag wins

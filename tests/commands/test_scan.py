@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stproxy_monitor.cli import main
 from stproxy_monitor.commands import scan as scan_module
+from stproxy_monitor.commands.scan import read_ahead
 from stproxy_monitor.logs.events import REASONS
 from stproxy_monitor.logs.parser import LogParser
 
@@ -359,3 +360,40 @@ def test_scan_of_a_pipe_with_short_reads_keeps_its_read_size(
     assert len(feeds) < 200  # pipe reads of up to 64 KiB each, not one byte each
     totals = state.snapshot()
     assert sum(sum(t.failures.values()) for t in totals.servers.values()) == 20_000
+
+
+class _FailingReader(io.RawIOBase):
+    """A raw file that gives `chunks` then fails like a disk error."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        del size
+        if not self.chunks:
+            raise OSError(5, "Input/output error")
+        return self.chunks.pop(0)
+
+
+def test_read_ahead_gives_chunks_in_order_then_the_read_error() -> None:
+    """The reader thread's chunks come in file order; a read error is raised after them, in
+    the scan's thread; the reader thread is gone afterwards."""
+    got: list[bytes] = []
+    with pytest.raises(OSError, match="Input/output error"):
+        got.extend(read_ahead(_FailingReader([b"a\n", b"b", b"c\n"]), size=4))
+    assert got == [b"a\n", b"b", b"c\n"]
+    assert not [t for t in threading.enumerate() if t.name == "scan-read-ahead"]
+
+
+def test_read_ahead_stops_its_thread_when_the_scan_stops_early(tmp_path: Path) -> None:
+    """Leaving the loop early (an exception while parsing) ends the reader thread too."""
+    path = tmp_path / "big.log"
+    path.write_bytes(b"x\n" * 100_000)
+    with path.open("rb", buffering=0) as handle:
+        chunks = read_ahead(handle, size=1000)
+        assert next(chunks) == b"x\n" * 500
+        chunks.close()
+    assert not [t for t in threading.enumerate() if t.name == "scan-read-ahead"]

@@ -33,7 +33,8 @@ def watcher_for(path: Path, state: State) -> LogWatcher:
 def test_catch_up_failures_are_one_summary_and_live_ones_are_logged_one_by_one(
     tmp_path: Path,
 ) -> None:
-    """Three old failures: one event with count, first and last; a new one: its own event."""
+    """Three old failures: one warning with count, first and last (each at debug level only);
+    a new one: its own warning."""
     log = tmp_path / "STProxyServer" / "SystemOut.log"
     log.parent.mkdir()
     log.write_bytes(b"".join(failure(START + timedelta(days=d)) for d in (0, 30, 400)))
@@ -53,12 +54,15 @@ def test_catch_up_failures_are_one_summary_and_live_ones_are_logged_one_by_one(
             "reasons": {"timed_out": 3},
         }
     ]
-    assert not [e for e in events if e["event"] == "apns_failure"]
+    each = [e for e in events if e["event"] == "apns_failure"]
+    assert [(e["log_level"], e["catch_up"]) for e in each] == [("debug", True)] * 3
     append(log, failure(START + timedelta(days=500)))
     with structlog.testing.capture_logs() as events:
         watcher.poll_all()
     live = [e for e in events if e["event"].startswith("apns_failure")]
-    assert [(e["event"], e["reason"]) for e in live] == [("apns_failure", "timed_out")]
+    assert [(e["event"], e["log_level"], e["reason"]) for e in live] == [
+        ("apns_failure", "warning", "timed_out")
+    ]
 
 
 def test_a_log_missing_at_start_has_no_catch_up(tmp_path: Path) -> None:

@@ -1110,3 +1110,26 @@ def test_kernels_agree_after_long_whitespace(region: bytes) -> None:
     kernels still agree, and both meet the specification."""
     assert_kernels_agree(region)
     check_all(region)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_halves_indexed_at_once_equal_one_pass(kernel: str) -> None:
+    """A region of bytes long enough to be indexed in two halves by two threads gives the
+    kernel's one-pass result, field by field; a region that does not end with a newline is
+    still refused (the second half's error)."""
+    logs = b"".join(whole_lines(path.read_bytes()) for path in FIXTURE_FILES)
+    data = b"[x" + logs * (1 + (5 * lineindex.SPLIT_BYTES) // len(logs)) + b"CLFRX"
+    end = data.rindex(b"\n") + 1
+    assert end - 2 >= 2 * lineindex.SPLIT_BYTES
+    saved = lineindex.KERNEL
+    lineindex.KERNEL = kernel
+    try:
+        halves = lineindex.index_lines(data, 2, end, line_starts=True)
+        with pytest.raises(ValueError, match="whole lines"):
+            lineindex.index_lines(data, 2, len(data))
+    finally:
+        lineindex.KERNEL = saved
+    one_pass = lineindex.from_kernel(lineindex.kernel(kernel).index(data, 2, end, True))
+    assert_same_shifted(halves, one_pass, 0)
+    assert halves.type_counts() == one_pass.type_counts()
+    assert halves.clfrx_counts() == one_pass.clfrx_counts()

@@ -10,7 +10,8 @@ import pytest
 
 from stproxy_monitor.probe.client import ProbeSpec
 from stproxy_monitor.probe.result import ProbeResult
-from stproxy_monitor.probe.schedule import FIRST_DELAY, MIN_INTERVAL, ProbeScheduler, ProbeStatus
+from stproxy_monitor.probe.schedule import FIRST_DELAY, ProbeScheduler, ProbeStatus
+from stproxy_monitor.probe_config import MIN_INTERVAL
 
 SPEC = ProbeSpec(host="api.push.apple.com", port=443, certificate="/x.p12")
 

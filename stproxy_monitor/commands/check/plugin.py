@@ -18,11 +18,12 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
 from stproxy_monitor.commands.check.certificates import certificate_part, certificate_rows
 from stproxy_monitor.commands.check.failures import FailureLog, bounded
+from stproxy_monitor.commands.check.probe import probe_part
 from stproxy_monitor.commands.check.rules import (
     Finding,
     Limits,
@@ -35,10 +36,13 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
+from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
+from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.probe.client import run_probe
 from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
@@ -101,6 +105,8 @@ def evaluate(observed: Observations, *, now: float, limits: Limits) -> Verdict:
         )
         parts.insert(0, failures)
         parts.append(log_part(observed.streams, observed.log_problem, now=now, limits=limits))
+    if "probe" in observed.configured:
+        parts.insert(0, probe_part(observed.probe, observed.probe_problem))
     parts.append(_configuration_part(observed))
     findings = [finding for part in parts for finding in part.findings]
     return Verdict(
@@ -173,13 +179,26 @@ def observe(
             c.path for c in config.certificates if _GLOB.search(c.path) and not expand(c.path)
         ),
         configured=configured_sections(config),
+        **_probe_once(config, environ),
     )
+
+
+def _probe_once(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
+    """One probe when the config has a probe: section (Observations' probe fields)."""
+    if config.probe is None:
+        return {}
+    try:
+        spec = daemon_probe(config)()
+    except ConfigError as exc:
+        return {"probe_problem": "; ".join(exc.problems)}
+    return {"probe": run_probe(spec, environ=environ)}
 
 
 def configured_sections(config: Config) -> frozenset[str]:
     """Which of "logs", "certificates", "profiles" the config fills."""
     sections = {"logs": config.logs, "certificates": config.certificates}
     sections["profiles"] = config.profiles
+    sections["probe"] = () if config.probe is None else (config.probe,)
     return frozenset(name for name, entries in sections.items() if entries)
 
 

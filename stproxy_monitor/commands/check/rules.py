@@ -17,6 +17,7 @@ from stproxy_monitor.certs.files import node_from_path
 from stproxy_monitor.certs.monitor import CertificateReading
 from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.metrics.certificates import CertificateRow
+from stproxy_monitor.probe.result import ProbeResult
 from stproxy_monitor.states import Status
 
 _SEPARATORS = re.compile(r"[\\/]")
@@ -71,6 +72,8 @@ class Observations:
     log_problem: str = ""
     unmatched: tuple[str, ...] = ()
     configured: frozenset[str] = frozenset()
+    probe: ProbeResult | None = None  # one probe now, when the config has probe:
+    probe_problem: str = ""  # why it could not run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
