@@ -46,7 +46,7 @@ from typing import Any, BinaryIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.reasons import REASONS
 
 REPO = Path(__file__).resolve().parents[1]
 FAILURES = "stproxy_apns_connection_failures_total"

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--json", action="store_true", help="JSON output for scripts")
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
+    cert.add_argument("--expected-topic", default="com.ibm.lotus.sametime", help='"": no check')
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
     deploy = sub.add_parser(
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     configure_logging(level=args.log_level, stream=err)
     from stproxy_monitor.commands.run import Service  # noqa: PLC0415 - keeps `scan` light
 
-    log = structlog.get_logger("stproxy_monitor")
+    log = structlog.get_logger(__name__)
 
     def reload_config() -> Config:
         return config_from_args(args)
@@ -339,6 +340,7 @@ def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str
         now=time.time(),
         environ=env,
         out=out,
+        expected_topic=args.expected_topic.strip(),
     )
 
 

@@ -6,11 +6,12 @@ against the config file's directory by config.relative_to, as every other path.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
+
+from stproxy_monitor.validation import Checker
 
 PRODUCTION_ENDPOINT = "api.push.apple.com:443"
 SANDBOX_ENDPOINT = "api.sandbox.push.apple.com:443"
@@ -61,70 +62,41 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     return match["v6"] or match["host"], port
 
 
-class Checker(Protocol):
-    """What the section needs of the config's checker: record a problem (place, rule, value)."""
-
-    def fail(self, where: str, rule: str, value: object) -> None:
-        """Record one problem."""
-
-
 _STRINGS = ("certificate", "password_file", "password_env", "topic", "ca_file")
 
 
 def parse_probe(value: object, check: Checker, *, where: str = "probe") -> ProbeConfig | None:
-    """The section (an empty ``probe:`` means every default); None when it has problems."""
+    """The section (an empty ``probe:`` means every default); None when it has problems.
+
+    Every problem goes to ``check`` (the config's checker), which raises them all at once.
+    """
     if value is None:
         return ProbeConfig()
-    if not isinstance(value, dict):
-        check.fail(where, "must be a mapping of probe settings", value)
+    section = check.mapping(where, value)
+    if section is None:
         return None
-    problems = _Counter(check)
-    for key in sorted(set(value) - PROBE_KEYS, key=str):
-        problems.fail(f"{where}.{key}", "unknown key", key)
-    found: dict[str, Any] = {}
-    for key in _STRINGS:
-        if key in value:
-            found[key] = _string(problems, f"{where}.{key}", value[key])
+    before = len(check.problems)
+    check.keys(where, section, PROBE_KEYS)
+    found: dict[str, Any] = {
+        key: check.string(f"{where}.{key}", section[key]) for key in _STRINGS if key in section
+    }
     if found.get("password_file") and found.get("password_env"):
-        problems.fail(where, "give password_file or password_env, not both", "both")
-    if "endpoint" in value:
-        found["endpoint"] = _endpoint(problems, f"{where}.endpoint", value["endpoint"])
-    if "proxy" in value:
-        found["proxy"] = _proxy(problems, f"{where}.proxy", value["proxy"])
-    if "interval" in value:
-        found["interval"] = _seconds(
-            problems, f"{where}.interval", value["interval"], low=MIN_INTERVAL, high=None
-        )
-    if "timeout" in value:
-        found["timeout"] = _seconds(
-            problems, f"{where}.timeout", value["timeout"], low=None, high=MAX_TIMEOUT
-        )
-    if problems.count:
+        check.problem(where, "give password_file or password_env, not both")
+    if "endpoint" in section:
+        found["endpoint"] = _endpoint(check, f"{where}.endpoint", section["endpoint"])
+    if "proxy" in section:
+        found["proxy"] = _proxy(check, f"{where}.proxy", section["proxy"])
+    if "interval" in section:
+        found["interval"] = _interval(check, f"{where}.interval", section["interval"])
+    if "timeout" in section:
+        found["timeout"] = _timeout(check, f"{where}.timeout", section["timeout"])
+    if len(check.problems) > before:
         return None
     return ProbeConfig(**{k: v for k, v in found.items() if v is not None})
 
 
-class _Counter:
-    """Passes problems on to the checker and counts them."""
-
-    def __init__(self, check: Checker) -> None:
-        self.check = check
-        self.count = 0
-
-    def fail(self, where: str, rule: str, value: object) -> None:
-        self.count += 1
-        self.check.fail(where, rule, value)
-
-
-def _string(check: _Counter, where: str, value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value
-    check.fail(where, "must be a non-empty string", value)
-    return None
-
-
-def _endpoint(check: _Counter, where: str, value: object) -> str | None:
-    text = _string(check, where, value)
+def _endpoint(check: Checker, where: str, value: object) -> str | None:
+    text = check.string(where, value)
     if text is None:
         return None
     try:
@@ -135,37 +107,34 @@ def _endpoint(check: _Counter, where: str, value: object) -> str | None:
     return text.strip()
 
 
-def _proxy(check: _Counter, where: str, value: object) -> str | None:
-    """An http:// proxy URL (or host:port); the value is never shown: it may hold a password."""
-    if not isinstance(value, str) or not value.strip():
-        check.fail(where, "must be a non-empty string such as http://proxy:3128", type(value))
+def _proxy(check: Checker, where: str, value: object) -> str | None:
+    """An http:// proxy URL (or host:port); never shown: it may hold a password."""
+    text = check.string(where, value, secret=True)
+    if text is None:
         return None
-    scheme = value.partition("://")[0].lower() if "://" in value else "http"
+    scheme = text.partition("://")[0].lower() if "://" in text else "http"
     if scheme != "http":
-        check.fail(where, "must be an http:// proxy (CONNECT)", f"{scheme}://...")
+        check.fail(where, f"must be an http:// proxy (CONNECT), not {scheme}://", secret=True)
         return None
-    return value.strip()
+    return text.strip()
 
 
-def _seconds(
-    check: _Counter, where: str, value: object, *, low: float | None, high: float | None
-) -> float | None:
-    """A finite number of seconds > 0, at least ``low`` and at most ``high`` when given."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        check.fail(where, "must be a number of seconds", value)
-        return None
-    try:
-        number = float(value) if math.isfinite(value) else math.nan
-    except OverflowError:  # an int beyond any float
-        number = math.nan
-    if not number > 0:
-        check.fail(where, "must be a finite number greater than 0", value)
-        return None
-    if low is not None and number < low:
-        rule = f"must be at least {low:g} seconds: Apple treats frequent connections as abuse"
+def _interval(check: Checker, where: str, value: object) -> float | None:
+    """Seconds between probes, at least MIN_INTERVAL."""
+    seconds = check.number(where, value, positive=True)
+    if seconds is not None and seconds < MIN_INTERVAL:
+        rule = (
+            f"must be at least {MIN_INTERVAL:g} seconds: Apple treats frequent connections as abuse"
+        )
         check.fail(where, rule, value)
         return None
-    if high is not None and number > high:
-        check.fail(where, f"must be at most {high:g} seconds", value)
+    return seconds
+
+
+def _timeout(check: Checker, where: str, value: object) -> float | None:
+    """Seconds for the whole probe, at most MAX_TIMEOUT."""
+    seconds = check.number(where, value, positive=True)
+    if seconds is not None and seconds > MAX_TIMEOUT:
+        check.fail(where, f"must be at most {MAX_TIMEOUT:g} seconds", value)
         return None
-    return number
+    return seconds

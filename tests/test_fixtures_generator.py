@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.reasons import REASONS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LOGS = FIXTURES / "logs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class CertificateInfo:
     uid: str = ""
     topics: tuple[str, ...] = ()
     apple_issued: bool = False
+    spki_sha256: str = ""  # of the DER SubjectPublicKeyInfo ("" for an unreadable key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,4 +308,10 @@ def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> Certif
         uid=apple.uid(cert),
         topics=apple.topics(cert),
         apple_issued=apple.is_apple_wwdr_issued(cert),
+        spki_sha256=_spki_sha256(cert),
     )
+
+
+def _spki_sha256(cert: x509.Certificate) -> str:
+    spki = _cert_spki(cert)
+    return "" if spki is None else hashlib.sha256(spki).hexdigest()

@@ -10,7 +10,7 @@ import structlog
 from stproxy_monitor.states import STATE_ORDER, Status
 from stproxy_monitor.web.facts import Problem
 
-log = structlog.get_logger("stproxy_monitor.commands.announce")
+log = structlog.get_logger(__name__)
 
 
 class ProblemLog:

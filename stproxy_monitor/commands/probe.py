@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TextIO
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.config import Config
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.paths import is_glob
 from stproxy_monitor.probe.client import OnStep, ProbeSpec, run_probe
 from stproxy_monitor.probe.proxy import parse_proxy
 from stproxy_monitor.probe.result import ProbeResult, Step
@@ -28,7 +28,6 @@ from stproxy_monitor.probe_config import (
 )
 
 Runner = Callable[..., ProbeResult]
-_GLOB = re.compile(r"[*?[]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,14 +143,17 @@ def daemon_probe(config: Config) -> Callable[[], ProbeSpec]:
     """What the daemon probes with, checked now (ConfigError), a certificate glob expanded at
     each probe (its first match; the pattern itself when nothing matches: the probe says so)."""
     spec = build_spec(ProbeFlags(), probe_defaults(config))
-    if not _GLOB.search(spec.certificate):
+    if not is_glob(spec.certificate):
         return lambda: spec
+    return lambda: first_match(spec)
 
-    def expanded() -> ProbeSpec:
-        matches = sorted(glob.glob(spec.certificate))
-        return replace(spec, certificate=matches[0]) if matches else spec
 
-    return expanded
+def first_match(spec: ProbeSpec) -> ProbeSpec:
+    """The spec with a certificate glob replaced by its first match (unchanged without one)."""
+    if not is_glob(spec.certificate):
+        return spec
+    matches = sorted(glob.glob(spec.certificate))
+    return replace(spec, certificate=matches[0]) if matches else spec
 
 
 def _password(flags: ProbeFlags, base: ProbeDefaults) -> PasswordSource | None:
@@ -180,7 +182,7 @@ def probe_command(
         out.flush()
 
     on_step: OnStep | None = None if as_json else show
-    result: ProbeResult = run(spec, environ=environ, on_step=on_step)
+    result: ProbeResult = run(first_match(spec), environ=environ, on_step=on_step)
     if as_json:
         json.dump(result.as_json(), out, indent=2)
         out.write("\n")

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePath
 
+from stproxy_monitor.certs.facts import ADVICE, CRITICAL_PROBLEMS
 from stproxy_monitor.states import Status, state_rank
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -22,23 +23,6 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
-)
-
-# The probe's results (CONTRACT.md) and the state each one means.
-PROBE_STATES = {
-    "accepted": Status.OK,
-    "certificate_rejected": Status.CRITICAL,
-    "wrong_environment": Status.CRITICAL,
-    "topic_rejected": Status.CRITICAL,
-    "server_untrusted": Status.CRITICAL,
-    "unreachable": Status.UNKNOWN,
-    "timed_out": Status.UNKNOWN,
-    "apns_unavailable": Status.UNKNOWN,
-    "other": Status.UNKNOWN,
-}
-# Certificate problems of the contract that make a certificate CRITICAL (the others WARNING).
-CRITICAL_CERTIFICATE_PROBLEMS = frozenset(
-    {"no_private_key", "key_mismatch", "sandbox_only", "topic_mismatch"}
 )
 
 
@@ -113,12 +97,12 @@ def _certificate_problems(file: CertificateFile) -> Iterator[Problem]:
         if cert.state != Status.OK:
             yield _validity_problem(file, cert, key, where)
         for problem in cert.problems:
-            critical = problem in CRITICAL_CERTIFICATE_PROBLEMS
+            critical = problem in CRITICAL_PROBLEMS
             yield _problem(
                 "certificate_problem",
                 Status.CRITICAL if critical else Status.WARNING,
                 f"{key}:{problem}",
-                f"{file.short_path}: {problem.replace('_', ' ')}",
+                f"{file.short_path}: {problem}: {ADVICE.get(problem, '')}",
                 problem=problem,
                 serial=cert.serial,
                 **where,

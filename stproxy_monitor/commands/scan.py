@@ -116,7 +116,9 @@ def read_ahead(handle: BinaryIO, size: int = READ_BYTES, depth: int = 1) -> Iter
             yield item
     finally:
         stop.set()
-        reader.join()
+        # A read in progress ends soon on a file; on a pipe nobody writes to it may never:
+        # then the (daemon) thread is left to the process's exit rather than hang the scan.
+        reader.join(timeout=5)
 
 
 def render(state: State, *, fmt: str, clock: Callable[[], float]) -> str:

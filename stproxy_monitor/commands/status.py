@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from stproxy_monitor.certs.cell import CellReport
+from stproxy_monitor.certs.facts import problem_status
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus, node_from_path
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateReading
@@ -17,6 +18,7 @@ from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.commands.problems import problems_of
 from stproxy_monitor.logs.state import FileTotals, ServerTotals, Snapshot
 from stproxy_monitor.metrics.certificates import CertificateRow, log_certificate_rows
+from stproxy_monitor.paths import is_glob
 from stproxy_monitor.states import Status, state_rank, worst_status
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -29,7 +31,6 @@ from stproxy_monitor.web.facts import (
     StatusFacts,
 )
 
-_GLOB = re.compile(r"[*?[]")
 _RDN_SEPARATOR = re.compile(r"(?<!\\),")
 # Attribute types that open a DN written least specific first (X.500 order, as Java prints it).
 _BROAD_FIRST = frozenset({"C", "DC", "O", "L", "ST"})
@@ -85,7 +86,7 @@ def unmatched(patterns: Iterable[str], paths: Iterable[str]) -> list[str]:
     return [
         pattern
         for pattern in patterns
-        if _GLOB.search(pattern) and not any(fnmatch.fnmatchcase(p, pattern) for p in known)
+        if is_glob(pattern) and not any(fnmatch.fnmatchcase(p, pattern) for p in known)
     ]
 
 
@@ -132,31 +133,24 @@ def _file(
             message=status.message,
         )
     infos = sorted((entry.info for entry in entries), key=lambda info: info.position)
-    certificates = tuple(_certificate(info, inputs) for info in infos)
+    found = tuple(problem for problem, holds in status.problems.items() if holds)
+    certificates = tuple(
+        replace(_certificate(info, inputs), problems=found if info.is_leaf else ())
+        for info in infos
+    )
     return CertificateFile(
         source="file",
         path=path,
         short_path=label,
         node=node,
-        state=worst_status(c.state for c in certificates),
+        state=worst_status([*(c.state for c in certificates), problem_status(found)]),
         certificates=certificates,
+        problems=found,
     )
 
 
 def _log_file(row: CertificateRow, label: str, inputs: StatusInputs) -> CertificateFile:
-    info = CertificateInfo(
-        subject=row.subject,
-        issuer=row.issuer,
-        serial=row.serial,
-        not_before=row.not_before if row.not_before is not None else float("-inf"),
-        not_after=row.not_after,
-        sha256=row.sha256,
-        sha1="",
-        md5="",
-        is_leaf=True,
-        position=0,
-    )
-    fact = replace(_certificate(info, inputs), environment="")  # a log block does not say
+    fact = replace(_certificate(row.as_info(), inputs), environment="")  # a log block does not say
     return CertificateFile(
         source="log",
         path=row.path,
@@ -186,7 +180,7 @@ def _certificate(info: CertificateInfo, inputs: StatusInputs) -> CertificateFact
         validity=validity(info, now),
         chain=not info.is_leaf,
         not_yet_valid=now < info.not_before,
-        environment=info.environment,
+        environment=info.environment if info.is_leaf else "",  # a CA has none to speak of
         topic=info.uid or attribute(subject, "UID"),
     )
 

@@ -18,7 +18,7 @@ import structlog
 from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.parser import Batch
 
-log = structlog.get_logger("stproxy_monitor.logs.watcher")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(slots=True)

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Fixed label values: never free log text in a label.
-REASONS = (
-    "connection_refused",
-    "timed_out",
-    "unknown_host",
-    "handshake_failed",
-    "certificate_rejected",
-    "server_untrusted",
-    "other",
-)
 # Fixed label values of stproxy_websphere_ssl_handshake_failures_total{target}.
 HANDSHAKE_TARGETS = ("apns", "other")
-SEVERITIES = ("F", "E", "W", "A", "I", "C", "D", "O", "R", "Z")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,11 +20,8 @@ from stproxy_monitor.logs.header import START_BANNER, HeaderBlocks
 from stproxy_monitor.logs.lineindex import LineIndex, cap_lines, index_lines
 from stproxy_monitor.logs.messages import LIFECYCLE, message_id, server_word
 from stproxy_monitor.logs.reasons import classify_reason
-from stproxy_monitor.logs.recordformat import RECORD_HEADER, Buffer
+from stproxy_monitor.logs.recordformat import RECORD_HEADER, RECORD_START, Buffer
 from stproxy_monitor.logs.timestamps import parse_timestamp
-
-# A record starts with "[time] threadId(8 hex) shortName(13) T " (DOMAIN.md).
-RECORD_START = re.compile(rb"\[([^\]\r\n]+)\] [0-9a-fA-F]{8} ")
 
 
 @dataclass(slots=True)

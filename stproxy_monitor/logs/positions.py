@@ -17,7 +17,7 @@ from stproxy_monitor.logs.events import CertificateStatus
 from stproxy_monitor.logs.files import FileIdentity
 from stproxy_monitor.logs.tailer import Cursor
 
-log = structlog.get_logger("stproxy_monitor.logs.positions")
+log = structlog.get_logger(__name__)
 FORMAT_VERSION = 1
 
 

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+# The label values of stproxy_apns_connection_failures_total{reason}, in exposition order:
+# fixed, never free log text in a label; classify_reason returns one of them.
+REASONS = (
+    "connection_refused",
+    "timed_out",
+    "unknown_host",
+    "handshake_failed",
+    "certificate_rejected",
+    "server_untrusted",
+    "other",
+)
+
 # Classification of CLFRX0079W causes into the contract's fixed set; first match wins.
 _REASON_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The proxy's JVM did not trust APNs' server (its trust store lacks the root): these

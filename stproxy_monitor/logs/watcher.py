@@ -38,9 +38,9 @@ from stproxy_monitor.logs.positions import (
 )
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.tailer import LogFollower, Opener, ReadCounts, open_shared
+from stproxy_monitor.paths import is_glob
 
-log = structlog.get_logger("stproxy_monitor.logs.watcher")
-_GLOB_CHARS = frozenset("*?[")
+log = structlog.get_logger(__name__)
 
 
 # Our own reads open and close the logs: those events must not wake the loop again (that
@@ -73,7 +73,7 @@ def watch_directory(pattern: str) -> str:
     parts = Path(pattern).parts
     plain: list[str] = []
     for part in parts[:-1]:
-        if _GLOB_CHARS & set(part):
+        if is_glob(part):
             break
         plain.append(part)
     return str(Path(*plain)) if plain else "."
@@ -122,10 +122,7 @@ class LogWatcher:
     def discover(self) -> None:
         """Create a follower for every configured file and every file a glob now matches."""
         for entry in self._logs:
-            if _GLOB_CHARS & set(entry.path):
-                paths = sorted(self._expand(entry.path))
-            else:
-                paths = [entry.path]
+            paths = sorted(self._expand(entry.path)) if is_glob(entry.path) else [entry.path]
             for path in paths:
                 if path not in self._followers:
                     self._add(path, entry)
@@ -151,7 +148,7 @@ class LogWatcher:
         import fnmatch  # noqa: PLC0415
 
         for entry in self._logs:
-            if _GLOB_CHARS & set(entry.path) and fnmatch.fnmatch(path, entry.path):
+            if is_glob(entry.path) and fnmatch.fnmatch(path, entry.path):
                 return entry
         return None
 

@@ -13,7 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
-from stproxy_monitor.logs.events import HANDSHAKE_TARGETS, REASONS
+from stproxy_monitor.logs.events import HANDSHAKE_TARGETS
+from stproxy_monitor.logs.reasons import REASONS
 from stproxy_monitor.logs.state import Snapshot, State
 from stproxy_monitor.metrics.certificates import CertificateFamilies
 from stproxy_monitor.metrics.exposition import Section, same_if_equal

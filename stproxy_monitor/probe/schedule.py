@@ -22,7 +22,7 @@ from stproxy_monitor.probe_config import DEFAULT_INTERVAL, MIN_INTERVAL
 
 FIRST_DELAY = 3.0
 
-log = structlog.get_logger("stproxy_monitor.probe")
+log = structlog.get_logger(__name__)
 Wait = Callable[[threading.Event, float], bool]
 SpecSource = Callable[[], ProbeSpec]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-log = structlog.get_logger("stproxy_monitor.http")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(eq=False, slots=True)

@@ -17,6 +17,8 @@ from typing import Any
 from stproxy_monitor.states import STATE_ORDER, Status, state_rank
 
 FactValue = str | int | float | bool | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
     """One thing that is wrong: the event name the daemon logs, its state, a sentence, the facts.

@@ -9,8 +9,8 @@
 Both go through ctypes to the libssl that the `_ssl` module itself is linked with, on the
 SSL_CTX pointer that `_ssl._SSLContext` keeps right after its object header. The pointer is
 checked (the options OpenSSL reports must be the context's) before anything is set: on an
-interpreter where it is not there, `available()` is False and the callers refuse the setting
-with the reason rather than guess.
+interpreter where it is not there, the functions return False and the callers refuse the
+setting with the reason rather than guess.
 """
 
 from __future__ import annotations
@@ -26,27 +26,28 @@ VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 
 
 def _library() -> ctypes.CDLL | None:
-    """libssl as linked into _ssl, with the prototypes used here; None if not loadable."""
+    """libssl as linked into _ssl, with the prototypes used here; None if not loadable (e.g.
+    on Windows, where _ssl does not export OpenSSL's symbols)."""
     try:
         lib = ctypes.CDLL(_ssl.__file__)
         lib.SSL_CTX_get_options.restype = ctypes.c_uint64
         lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
+        lib.SSL_CTX_ctrl.restype = ctypes.c_long
+        lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
+        lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
+        lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
+        lib.SSL_CTX_set_verify.restype = None
+        lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, VERIFY_CALLBACK]
+        lib.X509_STORE_CTX_get_error_depth.restype = ctypes.c_int
+        lib.X509_STORE_CTX_get_error_depth.argtypes = [ctypes.c_void_p]
+        lib.X509_STORE_CTX_get_current_cert.restype = ctypes.c_void_p
+        lib.X509_STORE_CTX_get_current_cert.argtypes = [ctypes.c_void_p]
+        lib.X509_STORE_CTX_set_error.restype = None
+        lib.X509_STORE_CTX_set_error.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.i2d_X509.restype = ctypes.c_int
+        lib.i2d_X509.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     except (OSError, AttributeError):
         return None
-    lib.SSL_CTX_ctrl.restype = ctypes.c_long
-    lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
-    lib.SSL_CTX_get_verify_mode.restype = ctypes.c_int
-    lib.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
-    lib.SSL_CTX_set_verify.restype = None
-    lib.SSL_CTX_set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, VERIFY_CALLBACK]
-    lib.X509_STORE_CTX_get_error_depth.restype = ctypes.c_int
-    lib.X509_STORE_CTX_get_error_depth.argtypes = [ctypes.c_void_p]
-    lib.X509_STORE_CTX_get_current_cert.restype = ctypes.c_void_p
-    lib.X509_STORE_CTX_get_current_cert.argtypes = [ctypes.c_void_p]
-    lib.X509_STORE_CTX_set_error.restype = None
-    lib.X509_STORE_CTX_set_error.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    lib.i2d_X509.restype = ctypes.c_int
-    lib.i2d_X509.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     return lib
 
 
@@ -64,11 +65,6 @@ def _ctx_pointer(context: ssl.SSLContext) -> int | None:
     if _LIB.SSL_CTX_get_options(pointer) != int(probe):
         return None
     return int(pointer)
-
-
-def available() -> bool:
-    """Whether this interpreter's ssl contexts can take the settings of this module."""
-    return _ctx_pointer(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)) is not None
 
 
 def set_groups(context: ssl.SSLContext, groups: list[str]) -> bool:

@@ -19,12 +19,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.paths import stat_key
 from stproxy_monitor.web.config import DEFAULT_AUTH_EXCLUDED_PATHS, WebConfig, load_web_config
 from stproxy_monitor.web.tls import build_ssl_context
 
 __all__ = ["PLAIN_HTTP", "BasicAuth", "WebConfigWatcher", "WebSecurity", "build_ssl_context"]
 
-log = structlog.get_logger("stproxy_monitor.web")
+log = structlog.get_logger(__name__)
 
 MAX_AUTHORIZATION_CHARS = 1024
 # Unknown users are checked against this fixed cost-10 hash (of a password nobody is given), as
@@ -208,7 +209,7 @@ def _fingerprint(paths: Sequence[str], stat: Callable[[str], os.stat_result]) ->
         except OSError as exc:
             marks.append((path, type(exc).__name__))
             continue
-        marks.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+        marks.append((path, *stat_key(st)))
     return tuple(marks)
 
 

@@ -50,7 +50,7 @@ __all__ = [
     "serve_in_thread",
 ]
 
-log = structlog.get_logger("stproxy_monitor.http")
+log = structlog.get_logger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
@@ -198,10 +198,10 @@ class MonitorHTTPServer:
         """The TLS handshake, then requests until one asks to close or a deadline passes."""
         limits = self.limits
         security = self.endpoints.security()
-        # Deadlines of new connections are spread over their last fifth: connections opened
+        # Deadlines of new connections are spread over their second half: connections opened
         # together (a flood, or clients reconnecting as soon as they are cut) are not all cut,
         # and reopened, in the same instant again, which would delay a scrape among them.
-        spread = 1.0 - 0.2 * random.random()  # noqa: S311 - not a secret
+        spread = 1.0 - 0.5 * random.random()  # noqa: S311 - not a secret
         if security.ssl_context is not None:
             try:
                 async with asyncio.timeout(limits.handshake_timeout * spread):

@@ -16,7 +16,7 @@ from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.web import openssl
 from stproxy_monitor.web.config import CURVES, VERIFYING_CLIENT_AUTH_TYPES, TLSServerConfig
 
-log = structlog.get_logger("stproxy_monitor.web")
+log = structlog.get_logger(__name__)
 
 _CLIENT_AUTH_MODES = {
     # RequestClientCert: Go asks for a certificate and never checks it, so it carries no

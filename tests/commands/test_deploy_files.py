@@ -18,7 +18,11 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_every_deploy_file_is_written_byte_for_byte(tmp_path: Path) -> None:
-    """The whole deploy/ tree lands in DIR, one summary line; a second run changes nothing."""
+    """The whole deploy/ tree lands in DIR, one summary line; a second run changes nothing.
+
+    From an unpacked sdist (.ci/sdist) the files come from the installed package: they must be
+    the ones of the sdist's deploy/.
+    """
     status, out, err = run("deploy-files", str(tmp_path / "out"))
     shipped = deploy_files(REPO / "deploy")
     assert (status, err) == (0, "")

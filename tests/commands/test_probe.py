@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld
+from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld, loopback_only
 
 from stproxy_monitor.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in these tests connects beyond 127.0.0.1."""
+    loopback_only(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +297,18 @@ def test_probe_command_reads_the_config(world: ProbeWorld, tmp_path: Path) -> No
     out = io.StringIO()
     code = main(["probe", "--json", "-c", str(config), "--topic", "x.y"], stdout=out, environ={})
     assert (code, json.loads(out.getvalue())["topic"]) == (0, "x.y")  # a flag wins
+
+
+def test_a_certificate_glob_in_the_config_probes_its_first_match(
+    world: ProbeWorld, tmp_path: Path
+) -> None:
+    """certificates: a glob (as for every node's copy): probe -c uses its first match."""
+    config = tmp_path / "glob.yml"
+    config.write_text(
+        f"certificates:\n  - path: {world.p12['good'].parent}/goo*.p12\n"
+        f"    password_file: {world.password_file}\n"
+        f"probe:\n  endpoint: localhost:{world.port('apns')}\n  ca_file: {world.server_ca_file}\n"
+    )
+    out = io.StringIO()
+    code = main(["probe", "--json", "-c", str(config)], stdout=out, environ={})
+    assert (code, json.loads(out.getvalue())["result"]) == (0, "accepted")

@@ -3,6 +3,7 @@ result of the contract's table in the metrics, on schedule, and scrapes that nev
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -14,6 +15,7 @@ import pytest
 from apns_standin import ApnsStandIn, ProbeWorld, SilentServer
 from support import (
     DAEMON,
+    HTTP,
     Samples,
     daemon_env,
     free_port,
@@ -160,6 +162,11 @@ def test_through_a_connect_proxy(world: ProbeWorld, tmp_path: Path) -> None:
         samples = wait_until(lambda: probed(daemon), what="the probe through the proxy")
         assert samples[key("stproxy_apns_probe_success", endpoint=endpoint)] == 1
         assert proxy.tunnels[before:] == [endpoint]  # type: ignore[attr-defined]
+        with HTTP.open(f"http://127.0.0.1:{daemon.port}/status.json", timeout=10) as response:
+            status = json.loads(response.read())
+        assert status["probe_configured"] is True
+        assert status["probe"]["result"] == "accepted"
+        assert status["probe"]["state"] == "OK" and status["probe"]["status"] == 400
     finally:
         stop_process(daemon.process)
 

@@ -40,7 +40,7 @@ from support import (
 )
 
 from stproxy_monitor.cli import main
-from stproxy_monitor.logs.events import REASONS
+from stproxy_monitor.logs.reasons import REASONS
 
 pytestmark = pytest.mark.e2e
 

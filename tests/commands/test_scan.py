@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from stproxy_monitor.cli import main
 from stproxy_monitor.commands import scan as scan_module
 from stproxy_monitor.commands.scan import read_ahead
-from stproxy_monitor.logs.events import REASONS
 from stproxy_monitor.logs.parser import LogParser
+from stproxy_monitor.logs.reasons import REASONS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "fixtures" / "logs"

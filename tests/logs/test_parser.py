@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from stproxy_monitor.config import CertificatePattern, ParseOptions
 from stproxy_monitor.logs.events import (
-    REASONS,
     ApnsFailure,
     CertificateStatus,
     Event,
@@ -22,7 +21,7 @@ from stproxy_monitor.logs.events import (
     ServerLifecycle,
 )
 from stproxy_monitor.logs.parser import Batch, LogParser
-from stproxy_monitor.logs.reasons import classify_reason
+from stproxy_monitor.logs.reasons import REASONS, classify_reason
 from stproxy_monitor.logs.state import State
 
 NOW = 1_700_000_000.0

@@ -27,9 +27,9 @@ from support import REPO, Lives, Records, append, rotate
 
 from stproxy_monitor.config import LogConfig, ParseOptions, load_config
 from stproxy_monitor.errors import ConfigError
-from stproxy_monitor.logs.events import REASONS
 from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.positions import PositionStore
+from stproxy_monitor.logs.reasons import REASONS
 from stproxy_monitor.logs.state import State
 from stproxy_monitor.logs.tailer import LogFollower, open_shared
 from stproxy_monitor.logs.watcher import LogWatcher

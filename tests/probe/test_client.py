@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apns_standin import P12_PASSWORD, ClientPKI
+from apns_standin import P12_PASSWORD, ClientPKI, loopback_only
 
 from stproxy_monitor.certs.files import PasswordSource
 from stproxy_monitor.probe.client import ProbeSpec, run_probe
 from stproxy_monitor.probe.network import Connection
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing in these tests connects beyond 127.0.0.1."""
+    loopback_only(monkeypatch)
 
 
 @pytest.fixture
@@ -102,3 +108,9 @@ def test_a_bad_ca_file_is_other(spec: ProbeSpec, tmp_path: Path) -> None:
     result = run_probe(bad, environ=ENV, connect=Connection(resolve=lambda h, p: []))
     assert result.result == "other"
     assert f"ca_file {junk}: cannot load" in result.message
+
+
+def test_the_loopback_guard_refuses_other_addresses() -> None:
+    """The guard of these tests fails a connection to a non-loopback address (TEST-NET-1)."""
+    with socket.socket() as sock, pytest.raises(AssertionError, match="beyond the loopback"):
+        sock.connect(("192.0.2.1", 9))

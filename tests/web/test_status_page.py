@@ -38,8 +38,10 @@ from support import (
     START_BANNER,
     en_us_time,
     free_port,
+    key,
     load_cert_generator,
     readiness,
+    scrape,
     spawn_daemon,
     stop_process,
     wait_until,
@@ -447,3 +449,19 @@ def _attach_daemon_log(request: pytest.FixtureRequest) -> None:
     if "demo" in request.fixturenames:
         demo = request.getfixturevalue("demo")
         request.node.stash.setdefault(ATTACHED_FILES, []).append(demo.stderr)
+
+
+def test_a_missing_log_and_a_directory_are_metrics_and_ready_keeps_its_meaning(demo: Demo) -> None:
+    """/-/ready is 200 with a missing log (read once: nothing there); the metrics say which."""
+    missing = str(demo.workdir / "missing" / "STProxyServer" / "SystemOut.log")
+    directory = str(demo.workdir / "a-directory")
+    with HTTP.open(f"http://127.0.0.1:{demo.port}/-/ready", timeout=10) as response:
+        assert response.status == 200
+    samples = scrape(demo.port)
+    assert samples[key("stproxy_monitor_file_present", path=missing)] == 0
+    assert samples[key("stproxy_monitor_path_is_directory", path=directory)] == 1
+    assert samples[key("stproxy_monitor_file_present", path=directory)] == 0
+    assert samples[key("stproxy_monitor_read_errors_total", path=directory)] == 0
+    logged = {(e["event"], e.get("path")) for e in demo.events()}
+    assert ("log_missing", missing) in logged
+    assert ("log_is_directory", directory) in logged

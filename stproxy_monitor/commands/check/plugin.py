@@ -13,7 +13,6 @@ to what was read; :func:`render` writes their verdict as plugin output::
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -36,25 +35,22 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
+from stproxy_monitor.commands.check.truststores import truststore_part
 from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.errors import ConfigError
 from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.metrics.certificates import log_certificate_rows
+from stproxy_monitor.paths import expand_glob, is_glob
 from stproxy_monitor.probe.client import run_probe
 from stproxy_monitor.states import Status, state_rank, worst_status
 
 PLUGIN = "STPROXY"
 SUMMARY_PROBLEMS = 3
-_GLOB = re.compile(r"[*?[]")
 _SPACES = re.compile(r"\s+")
 
 ExpandGlob = Callable[[str], list[str]]
-
-
-def _expand_glob(pattern: str) -> list[str]:
-    return sorted(glob.glob(pattern, recursive=True))
 
 
 def check_command(
@@ -63,7 +59,7 @@ def check_command(
     now: float,
     environ: Mapping[str, str],
     out: TextIO,
-    expand: ExpandGlob = _expand_glob,
+    expand: ExpandGlob = expand_glob,
 ) -> int:
     """Check everything ``config`` names at ``now``; write the plugin output, return 0-3.
 
@@ -124,7 +120,9 @@ def _configuration_part(observed: Observations) -> Part:
         for pattern in observed.unmatched
     ]
     if not observed.configured:
-        text = "nothing to check: the config names no logs, certificates or profiles"
+        text = (
+            "nothing to check: the config names no logs, certificates, profiles or truststores"
+        )
         findings.append(Finding(status=Status.UNKNOWN, text=text))
     return Part(findings=tuple(findings))
 
@@ -145,6 +143,10 @@ def _certificate_parts(observed: Observations, now: float, limits: Limits) -> li
         restart_part(
             reading.restart_pending,
             with_perfdata=has_files and "logs" in observed.configured,
+        ),
+        truststore_part(
+            reading.truststores,
+            with_perfdata=has_profiles or "truststores" in observed.configured,
         ),
     ]
 
@@ -167,7 +169,13 @@ def observe(
     """Read every log, certificate file and profile the config names."""
     logs = read_logs(config.logs, now=now, expand=expand)
     snapshot = logs.state.snapshot()
-    monitor = CertificateMonitor(config.certificates, config.profiles, environ=environ)
+    monitor = CertificateMonitor(
+        config.certificates,
+        config.profiles,
+        truststores=config.truststores,
+        expected_topic=config.expected_topic,
+        environ=environ,
+    )
     return Observations(
         certificates=monitor.read(snapshot),
         log_certificates=tuple(log_certificate_rows(snapshot)),
@@ -176,7 +184,7 @@ def observe(
         streams=logs.streams,
         log_problem=logs.problem,
         unmatched=tuple(
-            c.path for c in config.certificates if _GLOB.search(c.path) and not expand(c.path)
+            c.path for c in config.certificates if is_glob(c.path) and not expand(c.path)
         ),
         configured=configured_sections(config),
         **_probe_once(config, environ),
@@ -195,9 +203,10 @@ def _probe_once(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def configured_sections(config: Config) -> frozenset[str]:
-    """Which of "logs", "certificates", "profiles" the config fills."""
+    """Which of "logs", "certificates", "profiles", "truststores" the config fills."""
     sections = {"logs": config.logs, "certificates": config.certificates}
     sections["profiles"] = config.profiles
+    sections["truststores"] = config.truststores
     sections["probe"] = () if config.probe is None else (config.probe,)
     return frozenset(name for name, entries in sections.items() if entries)
 
@@ -228,7 +237,7 @@ def log_files(
     files: dict[str, LogConfig] = {}
     absent: list[str] = []
     for entry in entries:
-        paths = expand(entry.path) if _GLOB.search(entry.path) else [entry.path]
+        paths = expand(entry.path) if is_glob(entry.path) else [entry.path]
         found = [path for path in paths if os.path.isfile(path)]
         if not found:
             absent.append(entry.path)
