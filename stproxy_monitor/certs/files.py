@@ -116,6 +116,7 @@ def inspect_certificate_file(
     read_bytes: ReadBytes = _read_file,
     environ: Mapping[str, str] = os.environ,
     default_password: bytes | None = None,
+    allow_empty: bool = False,
 ) -> Inspection:
     """:func:`read_certificate_file`, with the file's own facts (key, encryption).
 
@@ -125,7 +126,8 @@ def inspect_certificate_file(
     data = _read_or_fail(Path(path), read_bytes)
     secret, problem = _password_or_problem(password, environ, read_bytes)
     try:
-        return inspect_file(data, default_password if password is None else secret)
+        secret = default_password if password is None else secret
+        return inspect_file(data, secret, allow_empty=allow_empty)
     except CertificateError as exc:
         if exc.reason == "bad_password" and problem is not None:
             raise _failure(path, problem.reason, str(problem)) from None
@@ -238,6 +240,7 @@ class FileKind:
     file_name: str = CERTIFICATE_FILE_NAME
     default_password: bytes | None = field(default=None, repr=False)
     judge: Judge | None = None
+    allow_empty: bool = False  # a file without certificates is read (an empty trust store)
 
 
 class CertificateCache:
@@ -345,6 +348,7 @@ class CertificateCache:
                 read_bytes=self._read_bytes,
                 environ=self._environ,
                 default_password=kind.default_password,
+                allow_empty=kind.allow_empty,
             )
         except CertificateError as exc:
             self._errors[(path, exc.reason)] += 1

@@ -131,7 +131,11 @@ class TrustStores:
         self._cache = cache or CertificateCache(
             [CertificateSource(path=s.path, password=s.password) for s in sources],
             environ=environ,
-            kind=FileKind(file_name=TRUSTSTORE_FILE_NAME, default_password=DEFAULT_TRUST_PASSWORD),
+            kind=FileKind(
+                file_name=TRUSTSTORE_FILE_NAME,
+                default_password=DEFAULT_TRUST_PASSWORD,
+                allow_empty=True,
+            ),
         )
         self._last: tuple[CertificateSnapshot | None, tuple[TrustStoreReading, ...]] = (None, ())
 
