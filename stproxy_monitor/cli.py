@@ -148,11 +148,6 @@ def main(
     return command(args, out, err, env)
 
 
-def main_entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
-
-
 def _problems(err: TextIO, problems: list[str]) -> int:
     """Print one line per problem; exit status 2 (0 when there is none)."""
     for problem in problems:

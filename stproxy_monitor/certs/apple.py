@@ -15,9 +15,6 @@ OID_SANDBOX = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
 OID_PRODUCTION = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
 OID_TOPICS = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
 
-# Fixed label values of stproxy_apns_certificate_info{environment}.
-ENVIRONMENTS = ("production", "sandbox", "both", "unknown")
-
 WWDR_COMMON_NAME = "Apple Worldwide Developer Relations Certification Authority"
 APPLE_ORGANIZATION = "Apple Inc."
 

@@ -17,7 +17,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
@@ -41,6 +40,7 @@ from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.metrics.certificates import log_certificate_rows
 from stproxy_monitor.paths import expand_glob, is_glob
 from stproxy_monitor.probe.client import run_probe
@@ -255,14 +255,6 @@ def newest_mtime(paths: Sequence[str]) -> float | None:
         except OSError:
             continue
     return max(times, default=None)
-
-
-def writes_hpel(path: str) -> bool:
-    """Whether the log's directory holds binary HPEL logs (logdata/*.wbl) instead."""
-    try:
-        return any(Path(path).parent.joinpath("logdata").glob("*.wbl"))
-    except OSError:
-        return False
 
 
 # -- output --------------------------------------------------------------------------------
