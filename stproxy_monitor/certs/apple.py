@@ -97,7 +97,7 @@ def _extension_topics(der: bytes) -> list[str]:
 
     try:
         value, _ = decoder.decode(der)
-    except PyAsn1Error:
+    except (PyAsn1Error, OverflowError):  # OverflowError: a length beyond any index
         return []
     if not isinstance(value, univ.Sequence | univ.SequenceOf | univ.Set | univ.SetOf):
         return []

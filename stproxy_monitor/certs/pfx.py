@@ -92,8 +92,11 @@ def pfx_layout(data: bytes) -> PfxLayout:
             _container(content_info, collected)
         mac = _mac_name(pfx)
     # pyasn1 reports malformed input as PyAsn1Error, but a well-formed value of an unexpected
-    # shape can fail as a lookup or a conversion: all of them mean "not a PKCS#12 we can read".
-    except (PyAsn1Error, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    # shape can fail as a lookup or a conversion, and a nested length beyond any index as an
+    # OverflowError: all of them mean "not a PKCS#12 we can read".
+    except (
+        PyAsn1Error, ValueError, KeyError, IndexError, TypeError, AttributeError, OverflowError
+    ) as exc:
         raise PfxFormatError(f"not a readable PKCS#12 envelope: {exc}") from None
     return PfxLayout(
         certificate_encryption=tuple(collected.containers),

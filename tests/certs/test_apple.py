@@ -81,7 +81,9 @@ def test_topics_are_the_uid_then_the_topic_extension_without_repeats() -> None:
 
 def test_a_damaged_topic_extension_adds_no_topic() -> None:
     """Undecodable or oddly shaped extension values leave only the UID."""
-    for value in (b"\x30\x05\x0c", b"\x0c\x03abc", b"\x02\x01\x05"):
+    # the last: a string whose 8-byte length does not fit an index (pyasn1: OverflowError)
+    huge = b"\x30\x0b\x0c\x88\xef" + b"\xff" * 7 + b"\x00"
+    for value in (b"\x30\x05\x0c", b"\x0c\x03abc", b"\x02\x01\x05", huge):
         cert = _cert(extensions=[(apple.OID_TOPICS, value)])
         assert apple.topics(cert) == ("com.ibm.lotus.sametime",), value
 

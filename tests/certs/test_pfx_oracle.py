@@ -274,6 +274,25 @@ def test_signed_envelope_reads_without_its_signature(exported: dict[str, bytes])
     assert (ours, oracle) == (pfx_layout(data), "PfxFormatError")
 
 
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + bytes(der_encoder.encode(univ.OctetString(body)))[1:]
+
+
+def test_a_nested_length_beyond_any_index_is_a_format_error() -> None:
+    """A bag whose 8-byte length does not fit an index (found by the damage test: pyasn1 raises
+    OverflowError there): PfxFormatError from both, not a crash of `cert`."""
+    data_oid = bytes(der_encoder.encode(rfc5652.id_data))
+    bag_id = bytes(der_encoder.encode(rfc7292.id_keyBag))
+    huge_value = b"\xa0\x88\xef" + b"\xff" * 7 + b"\x30\x00"  # [0], length 0xefff...ff
+    safe_contents = _tlv(0x30, _tlv(0x30, bag_id + huge_value))
+    container = _tlv(0x30, data_oid + _tlv(0xA0, _tlv(0x04, safe_contents)))
+    auth_safe = _tlv(0x30, data_oid + _tlv(0xA0, _tlv(0x04, _tlv(0x30, container))))
+    envelope = _tlv(0x30, b"\x02\x01\x03" + auth_safe)
+    with pytest.raises(OverflowError):  # what pyasn1 does with it
+        decoder.decode(safe_contents, asn1Spec=rfc7292.SafeContents())
+    assert both(envelope) == ("PfxFormatError", "PfxFormatError")
+
+
 def test_the_damage_reaches_nested_headers(exported: dict[str, bytes]) -> None:
     """The damage test's header offsets go down to the bags (so a damaged bag header is tried)."""
     data = exported["unencrypted"]
