@@ -54,6 +54,7 @@ log = structlog.get_logger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
+LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +96,10 @@ class MonitorHTTPServer:
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind(address)
-            self.socket.listen(1024)
+            # A deep accept queue: when it is full the kernel drops a SYN, and that client (a
+            # scraper among reconnecting floods) waits for TCP's 1 s retransmission. asyncio's
+            # create_server re-listens with 100: the Acceptor does not (see web/silent.py).
+            self.socket.listen(LISTEN_BACKLOG)
         except OSError:
             self.socket.close()
             raise

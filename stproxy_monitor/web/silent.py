@@ -183,6 +183,15 @@ class Acceptor:
         self._wheel.add(silent, silent.deadline)
 
     def _readable(self, silent: Silent) -> None:
+        try:
+            gone = not silent.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return  # a spurious wake-up
+        except OSError:
+            gone = True  # reset
+        if gone:  # closed without a word (a port check, a flood stopping): not a refusal
+            self._drop(silent)
+            return
         self._loop.remove_reader(silent.sock.fileno())
         self._wheel.discard(silent)
         self._on_active(silent)
