@@ -36,7 +36,7 @@ from stproxy_monitor.web.protocol import (
 )
 from stproxy_monitor.web.routes import Endpoints, Route, endpoint_table
 from stproxy_monitor.web.security import BasicAuth, WebSecurity
-from stproxy_monitor.web.silent import Acceptor, Silent
+from stproxy_monitor.web.silent import LISTEN_BACKLOG, Acceptor, Silent, open_streams
 from stproxy_monitor.web.sockets import Channel, HandshakeRefusedError
 from stproxy_monitor.web.stats import REFUSAL_REASONS, HTTPStats
 
@@ -54,7 +54,6 @@ log = structlog.get_logger(__name__)
 
 WWW_AUTHENTICATE = 'Basic realm="stproxy-monitor", charset="UTF-8"'
 _TOO_LARGE = frozenset({413, 414, 431})
-LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,8 +81,14 @@ class MonitorHTTPServer:
     """Bound at construction (server_address is known); serve_forever runs the loop."""
 
     def __init__(
-        self, address: tuple[str, int], endpoints: Endpoints, *, limits: Limits | None = None
+        self,
+        address: tuple[str, int],
+        endpoints: Endpoints,
+        *,
+        limits: Limits | None = None,
+        accept_by_hand: bool | None = None,  # None: where the loop can (see web/silent.py)
     ) -> None:
+        self._by_hand = accept_by_hand
         self.endpoints = endpoints
         self.exposition = Exposition(endpoints.registry)
         self.routes = endpoint_table(endpoints, self.exposition)
@@ -151,9 +156,10 @@ class MonitorHTTPServer:
             first_deadline=self._first_deadline,
             on_active=self._activate,
             on_refused=self.stats.refuse,
+            by_hand=self._by_hand,
         )
         try:
-            acceptor.start()
+            await acceptor.start()
             await self._stop.wait()
             acceptor.stop()
             await self._drain()
@@ -187,21 +193,22 @@ class MonitorHTTPServer:
         task = asyncio.get_running_loop().create_task(self._connection(silent))
         silent.ticket.close = lambda: _cancel(task)  # evicted from now on: cancelled
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._ended(task, silent))
+
+    def _ended(self, task: asyncio.Task[None], silent: Silent) -> None:
+        self._tasks.discard(task)
+        if not silent.started:  # cancelled before it ran (evicted, or the server stops)
+            self.admission.release(silent.ticket)
+            silent.close()
 
     async def _connection(self, silent: Silent) -> None:
+        silent.started = True
         ticket = silent.ticket
         writer: asyncio.StreamWriter | None = None
         try:
             if self._stopping:
                 return
-            loop = asyncio.get_running_loop()
-            reader = asyncio.StreamReader(loop=loop)
-            protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-            # A response is one write: nothing waits for the ACK of an earlier segment.
-            silent.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            transport, _ = await loop.connect_accepted_socket(lambda: protocol, silent.sock)
-            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            reader, writer = await open_streams(silent)
             await self._serve(Channel(reader, writer), silent)
         except (OSError, EOFError, asyncio.CancelledError):
             pass  # gone, evicted for a newer connection, or the server stops
@@ -212,7 +219,7 @@ class MonitorHTTPServer:
             if writer is not None:
                 writer.close()
             else:
-                silent.sock.close()
+                silent.close()
 
     async def _serve(self, channel: Channel, silent: Silent) -> None:
         """The TLS handshake, then requests until one asks to close or a deadline passes."""

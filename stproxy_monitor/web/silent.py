@@ -7,11 +7,16 @@ all on the loop that also answers the scrapes. Here a connection is accepted by 
 watched for readability (one epoll registration); its deadline is a slot in one `DeadlineWheel`
 for all of them, so that expiring hundreds is one callback closing sockets. The stream machinery
 is built when the first byte arrives (`on_active`), with the deadline it had left.
+
+That needs a loop that can watch a socket (`add_reader`: the selector loops, as on Unix).
+Elsewhere (Windows' proactor loop) the Acceptor lets the loop accept: a silent connection is
+then a transport with a small protocol that only waits for the first bytes, still in the wheel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import socket
@@ -29,6 +34,7 @@ T = TypeVar("T")
 
 ACCEPT_BATCH = 64  # connections accepted per readiness callback, so other callbacks interleave
 ACCEPT_RETRY = 1.0  # seconds to stop accepting after EMFILE/ENFILE/ENOBUFS (as asyncio does)
+LISTEN_BACKLOG = 4096  # the kernel caps it (Linux: net.core.somaxconn)
 WHEEL_TICK = 0.05  # seconds: the granularity of silent connections' deadlines
 
 
@@ -94,11 +100,48 @@ class DeadlineWheel(Generic[T]):
 class Silent:
     """An accepted connection that has not sent a byte yet."""
 
-    sock: socket.socket
     address: str
     deadline: float  # loop time: when its TLS handshake (or, plain, its request head) ends
     spread: float  # the share of the phase deadlines it gets (see Acceptor)
+    sock: socket.socket | None = None  # accepted by hand: watched with add_reader
+    transport: asyncio.Transport | None = field(default=None, repr=False)  # accepted by the loop
+    first: bytes = b""  # with a transport: the bytes that made it active
     ticket: Ticket = field(init=False, repr=False)
+    started: bool = False  # a task took it over (and closes it)
+
+    def close(self) -> None:
+        """Close it at once (idempotent)."""
+        if self.sock is not None:
+            self.sock.close()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _FirstBytes(asyncio.Protocol):
+    """A silent connection accepted by the loop (no add_reader there): waits for a byte."""
+
+    def __init__(self, acceptor: Acceptor) -> None:
+        self._acceptor = acceptor
+        self._silent: Silent | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101 - a stream server's
+        self._silent = self._acceptor.admit_transport(transport)
+
+    def data_received(self, data: bytes) -> None:
+        silent, self._silent = self._silent, None
+        if silent is not None:
+            silent.first = data
+            self._acceptor.active(silent)
+
+    def eof_received(self) -> bool:
+        self.connection_lost(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        silent, self._silent = self._silent, None
+        if silent is not None:
+            self._acceptor.drop(silent)
 
 
 class Acceptor:
@@ -112,6 +155,7 @@ class Acceptor:
         first_deadline: Callable[[], float],
         on_active: Callable[[Silent], None],
         on_refused: Callable[[str], None],
+        by_hand: bool | None = None,
     ) -> None:
         self._sock = sock
         self._admission = admission
@@ -122,21 +166,33 @@ class Acceptor:
         self._wheel: DeadlineWheel[Silent] = DeadlineWheel(
             self._loop, self._expired, tick=WHEEL_TICK
         )
+        # Accept by hand where the loop can watch sockets; None: find out.
+        self._by_hand = (
+            isinstance(self._loop, asyncio.SelectorEventLoop) if by_hand is None else by_hand
+        )
+        self._server: asyncio.Server | None = None
         self._listening = False
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Start accepting."""
+        self._listening = True
+        if not self._by_hand:
+            self._server = await self._loop.create_server(
+                lambda: _FirstBytes(self), sock=self._sock, backlog=LISTEN_BACKLOG
+            )
+            return
         self._sock.setblocking(False)
         self._loop.add_reader(self._sock.fileno(), self._accept)
-        self._listening = True
 
     def stop(self) -> None:
         """Stop accepting and close every connection still silent."""
-        if self._listening:
+        if self._listening and self._server is not None:
+            self._server.close()
+        elif self._listening:
             self._loop.remove_reader(self._sock.fileno())
-            self._listening = False
+        self._listening = False
         for silent in self._wheel.items():
-            self._drop(silent)
+            self.drop(silent)
 
     def waiting(self) -> int:
         """Connections accepted that have not sent a byte yet."""
@@ -153,36 +209,50 @@ class Acceptor:
                 self._loop.remove_reader(self._sock.fileno())
                 self._loop.call_later(ACCEPT_RETRY, self._resume)
                 return
-            self._admit(conn, peer)
+            silent = self._admit(peer, sock=conn)
+            if silent is not None:
+                conn.setblocking(False)
+                self._loop.add_reader(conn.fileno(), self._readable, silent)
 
     def _resume(self) -> None:
         if self._listening:
             self._loop.add_reader(self._sock.fileno(), self._accept)
 
+    def admit_transport(self, transport: asyncio.Transport) -> Silent | None:
+        """A connection the loop accepted (see _FirstBytes): admitted, or closed."""
+        return self._admit(
+            transport.get_extra_info("peername") or ("unknown",), transport=transport
+        )
+
     def _admit(
-        self, conn: socket.socket, peer: tuple[str, int] | tuple[str, int, int, int]
-    ) -> None:
+        self,
+        peer: tuple[object, ...],
+        *,
+        sock: socket.socket | None = None,
+        transport: asyncio.Transport | None = None,
+    ) -> Silent | None:
         host = str(peer[0])
         address = host.removeprefix("::ffff:") if "." in host else host
         # Deadlines of new connections are spread over their second half: connections opened
         # together (a flood, or clients reconnecting as soon as they are cut) are not all cut,
         # and reopened, in the same instant again, which would delay a scrape among them.
         spread = 1.0 - 0.5 * random.random()  # noqa: S311 - not a secret
-        silent = Silent(conn, address, self._loop.time() + self._first_deadline() * spread, spread)
+        deadline = self._loop.time() + self._first_deadline() * spread
+        silent = Silent(address, deadline, spread, sock=sock, transport=transport)
         evicted = self._admission.evicted
         ticket = self._admission.admit(address, lambda: self._evicted(silent))
         if self._admission.evicted != evicted:
             self._on_refused("connection_limit")  # an older, silent connection dropped
         if ticket is None or not self._listening:
             self._on_refused("connection_limit")
-            conn.close()
-            return
+            silent.close()
+            return None
         silent.ticket = ticket
-        conn.setblocking(False)
-        self._loop.add_reader(conn.fileno(), self._readable, silent)
-        self._wheel.add(silent, silent.deadline)
+        self._wheel.add(silent, deadline)
+        return silent
 
     def _readable(self, silent: Silent) -> None:
+        assert silent.sock is not None  # noqa: S101 - only sockets accepted by hand are watched
         try:
             gone = not silent.sock.recv(1, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
@@ -190,9 +260,13 @@ class Acceptor:
         except OSError:
             gone = True  # reset
         if gone:  # closed without a word (a port check, a flood stopping): not a refusal
-            self._drop(silent)
+            self.drop(silent)
             return
         self._loop.remove_reader(silent.sock.fileno())
+        self.active(silent)
+
+    def active(self, silent: Silent) -> None:
+        """Its first bytes arrived: out of the wheel, over to `on_active`."""
         self._wheel.discard(silent)
         self._on_active(silent)
 
@@ -203,16 +277,37 @@ class Acceptor:
 
     def _evicted(self, silent: Silent) -> None:
         """Admission dropped it for a newer connection (it released the ticket itself)."""
-        if silent.sock.fileno() < 0:
-            return
         self._wheel.discard(silent)
         self._close(silent)
 
-    def _drop(self, silent: Silent) -> None:
+    def drop(self, silent: Silent) -> None:
+        """Close a silent connection and give its slot back."""
         self._wheel.discard(silent)
         self._close(silent)
         self._admission.release(silent.ticket)
 
     def _close(self, silent: Silent) -> None:
-        self._loop.remove_reader(silent.sock.fileno())
-        silent.sock.close()
+        if silent.sock is not None and silent.sock.fileno() >= 0:
+            self._loop.remove_reader(silent.sock.fileno())
+        silent.close()
+
+
+async def open_streams(silent: Silent) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Streams over a connection that became active (its first bytes already in the reader)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+    if silent.transport is not None:  # accepted by the loop: take its transport over
+        transport = silent.transport
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        protocol.data_received(silent.first)
+    else:
+        assert silent.sock is not None  # noqa: S101 - one or the other
+        transport, _ = await loop.connect_accepted_socket(lambda: protocol, silent.sock)
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # A response is one write: nothing waits for the ACK of an earlier segment.
+        with contextlib.suppress(OSError):  # already reset: the first read will say so
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)

@@ -127,7 +127,9 @@ def test_rate_limiter_is_a_token_bucket() -> None:
 
 
 class Served:
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+    def __init__(
+        self, path: Path, limits: Limits | None = None, *, by_hand: bool | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         watcher = WebConfigWatcher(str(path), interval=0.0)
         self.server = MonitorHTTPServer(
@@ -140,6 +142,7 @@ class Served:
                 security=watcher.current,
             ),
             limits=limits,
+            accept_by_hand=by_hand,
         )
         self.registry.register(self.server.stats)
         self.port = int(self.server.server_address[1])
@@ -160,10 +163,10 @@ def files(tmp_path: Path) -> TLSFiles:
 def serve(tmp_path: Path) -> Iterator[object]:
     started: list[Served] = []
 
-    def start(text: str, limits: Limits | None = None) -> Served:
+    def start(text: str, limits: Limits | None = None, *, by_hand: bool | None = None) -> Served:
         path = tmp_path / f"web-{len(started)}.yml"
         path.write_text(text)
-        started.append(Served(path, limits))
+        started.append(Served(path, limits, by_hand=by_hand))
         return started[-1]
 
     yield start
@@ -372,13 +375,14 @@ def test_a_busy_loop_does_not_make_the_kernel_drop_new_connections(serve) -> Non
     assert raw(served.port, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
 
 
+@pytest.mark.parametrize("by_hand", [True, False], ids=["by_hand", "by_the_loop"])
 def test_silent_and_half_started_tls_connections_are_cut_and_counted(  # type: ignore[no-untyped-def]
-    serve, files: TLSFiles
+    serve, files: TLSFiles, by_hand: bool
 ) -> None:
     """A TLS connection that never sends a byte is closed at the handshake deadline (counted
     as a timeout); one that sent a first byte keeps the deadline it had left, and is cut too."""
     limits = Limits(handshake_timeout=0.3)
-    served = serve(web_config_text(files, users={}), limits)
+    served = serve(web_config_text(files, users={}), limits, by_hand=by_hand)
     with (
         socket.create_connection(("127.0.0.1", served.port), timeout=20) as silent,
         socket.create_connection(("127.0.0.1", served.port), timeout=20) as started,
@@ -390,11 +394,36 @@ def test_silent_and_half_started_tls_connections_are_cut_and_counted(  # type: i
     assert eventually(lambda: served.server.admission.open == 0)
 
 
-def test_a_connection_closed_before_its_first_byte_is_not_a_refusal(serve) -> None:  # type: ignore[no-untyped-def]
-    """A port check (connect, close): no refusal counted, its slot given back."""
-    served = serve(web_config_text(None, users={}))
+@pytest.mark.parametrize("by_hand", [True, False], ids=["by_hand", "by_the_loop"])
+def test_a_connection_closed_before_its_first_byte_is_not_a_refusal(serve, by_hand: bool) -> None:  # type: ignore[no-untyped-def]
+    """A port check (connect, close): no refusal counted, its slot given back. Both accept
+    paths: by hand (selector loops) and by the loop (the fallback, as on Windows)."""
+    served = serve(web_config_text(None, users={}), by_hand=by_hand)
     socket.create_connection(("127.0.0.1", served.port), timeout=20).close()
     assert eventually(lambda: served.server.admission.open == 0)
     assert raw(served.port, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
     assert served.refused("timeout") in (None, 0.0)
     assert served.refused("tls_handshake") in (None, 0.0)
+
+
+def test_the_loops_own_accept_path_serves_tls_and_evicts_silent_connections(  # type: ignore[no-untyped-def]
+    serve, files: TLSFiles
+) -> None:
+    """The fallback for loops that cannot watch sockets (Windows' proactor): a TLS request is
+    answered, and at the total cap the oldest silent connection makes room."""
+    limits = Limits(max_connections=3, max_per_client=3)
+    served = serve(web_config_text(files, users={}), limits, by_hand=False)
+    held = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", served.port, context=files.client_context(), timeout=20
+        )
+        conn.request("GET", "/-/healthy")
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert held[0].recv(1) == b""  # the oldest was dropped
+        assert served.server.admission.evicted == 1
+    finally:
+        for sock in held:
+            sock.close()
