@@ -624,8 +624,13 @@ class SoakResult:
 
     @property
     def over_count(self) -> int:
-        """Failures counted twice, by the scraped sums."""
+        """Failures counted twice, by the scraped sums (negative: counted but never scraped)."""
         return sum(self.counted.values()) - sum(self.written.values())
+
+    @property
+    def unseen(self) -> int:
+        """Failures a killed life counted (and saved) after its last scrape: never scraped."""
+        return max(0, -self.over_count)
 
     @property
     def over_count_by_events(self) -> int:
@@ -892,8 +897,9 @@ def report(result: SoakResult) -> str:
         f"failures counted (event log) {sum(result.counted_by_events.values())} (SIGKILL may cut "
         "the last lines)",
         f"lost (record by record)      {result.lost_records}",
-        f"double counts after SIGKILL  {result.over_count} scraped, "
-        f"{result.extra_records} record by record, bound {sum(result.kill_bounds)} "
+        f"SIGKILL: counted twice       {max(0, result.over_count)} scraped, "
+        f"{result.extra_records} record by record; counted after the last scrape (never "
+        f"scraped) {result.unseen}, bound {sum(result.kill_bounds)} "
         f"({len(result.kills)} kills)",
         f"SIGTERM exit codes           {result.term_exit_codes}",
         f"SIGTERM saved offsets        {result.term_positions} (saved, expected)",

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--json", action="store_true", help="JSON output for scripts")
     cert.add_argument("--warn-days", type=float, default=30.0)
     cert.add_argument("--critical-days", type=float, default=7.0)
+    cert.add_argument("--expected-topic", default="com.ibm.lotus.sametime", help='"": no check')
     cert.add_argument("files", nargs="+", metavar="P12FILE")
     _probe_parser(sub)
     deploy = sub.add_parser(
@@ -147,11 +148,6 @@ def main(
         return _problems(err, problems)
     command = {"cert": _cert, "probe": _probe, "check": _check}[args.command]
     return command(args, out, err, env)
-
-
-def main_entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
 
 
 def _problems(err: TextIO, problems: list[str]) -> int:
@@ -339,6 +335,7 @@ def _cert(args: argparse.Namespace, out: TextIO, err: TextIO, env: dict[str, str
         now=time.time(),
         environ=env,
         out=out,
+        expected_topic=args.expected_topic.strip(),
     )
 
 

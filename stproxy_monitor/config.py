@@ -15,6 +15,8 @@ from stproxy_monitor.probe_config import ProbeConfig, parse_probe
 from stproxy_monitor.validation import Checker, read_yaml
 
 DEFAULT_LISTEN = ":10116"
+# The topic (bundle id) an APNs certificate must be for: Sametime's app (config expected_topic).
+DEFAULT_EXPECTED_TOPIC = "com.ibm.lotus.sametime"
 # How an all-numeric date is read when the log alone cannot tell (logs[].date_order).
 DATE_ORDERS = ("MDY", "DMY", "YMD")
 _TOP_KEYS = frozenset(
@@ -26,6 +28,8 @@ _TOP_KEYS = frozenset(
         "logs",
         "certificates",
         "profiles",
+        "truststores",
+        "expected_topic",
         "poll_interval",
         "settle_seconds",
         "max_line_bytes",
@@ -110,6 +114,9 @@ class Config:
     logs: tuple[LogConfig, ...] = ()
     certificates: tuple[CertificateConfig, ...] = ()
     profiles: tuple[ProfileConfig, ...] = ()
+    # PKCS#12 trust stores (file or glob, password named as for certificates; default "WebAS")
+    truststores: tuple[CertificateConfig, ...] = ()
+    expected_topic: str = DEFAULT_EXPECTED_TOPIC  # "" turns the topic check off
     probe: ProbeConfig | None = None  # no probe: section, no probe
 
 
@@ -140,6 +147,10 @@ def relative_to(config: Config, base: Path) -> Config:
         profiles=tuple(
             replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
             for e in config.profiles
+        ),
+        truststores=tuple(
+            replace(e, path=fix(e.path) or e.path, password_file=fix(e.password_file))
+            for e in config.truststores
         ),
         probe=config.probe and config.probe.with_paths(fix),
     )
@@ -187,6 +198,14 @@ def parse_config(data: object, *, source: str = "config") -> Config:
     profiles = check.items(
         "profiles", doc.get("profiles"), _PROFILE_KEYS, lambda w, i: _profile(check, w, i)
     )
+    truststores = check.items(
+        "truststores", doc.get("truststores"), _CERT_KEYS, lambda w, i: _cert(check, w, i)
+    )
+    expected_topic = doc.get("expected_topic", base.expected_topic)
+    if not isinstance(expected_topic, str):
+        check.fail("expected_topic", 'must be a string (a bundle id, or "" for no check)',
+                   expected_topic)
+        expected_topic = base.expected_topic
     probe = parse_probe(doc["probe"], check) if "probe" in doc else None
     if {"warn_days", "critical_days"} <= valid and critical_days > warn_days:
         check.problem(
@@ -210,6 +229,8 @@ def parse_config(data: object, *, source: str = "config") -> Config:
         logs=tuple(logs),
         certificates=tuple(certificates),
         profiles=tuple(profiles),
+        truststores=tuple(truststores),
+        expected_topic=expected_topic.strip(),
         probe=probe,
     )
 

@@ -25,11 +25,27 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, pkcs12
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PrivateFormat,
+    pkcs12,
+)
 from cryptography.x509.oid import NameOID
 
 P12_PASSWORD = "probe-p12-pass"
 TOPIC = "com.ibm.lotus.sametime"
+# What a real provider certificate has, so that the stand-in's files have no problem of their
+# own (certs.facts): Apple's WWDR issuer name, both environments, the legacy 3DES export.
+WWDR_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Apple Inc."),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "G4 (stand-in)"),
+        x509.NameAttribute(
+            NameOID.COMMON_NAME, "Apple Worldwide Developer Relations Certification Authority"
+        ),
+    ]
+)
+_ENVIRONMENTS = ("1.2.840.113635.100.6.3.1", "1.2.840.113635.100.6.3.2")
 
 
 # -- client certificates (PKCS#12 with a UID, as Apple issues them) --------------------------
@@ -45,7 +61,7 @@ class ClientPKI:
     ca_file: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key, self.cert = _ca("Test Apple WWDR CA (stand-in)")
+        self.key, self.cert = _ca(WWDR_NAME)
         self.ca_file = self.root / "client-ca.pem"
         self.ca_file.write_bytes(self.cert.public_bytes(Encoding.PEM))
 
@@ -59,7 +75,8 @@ class ClientPKI:
         password: str = P12_PASSWORD,
     ) -> Path:
         """A PKCS#12 at root/name.p12 with key, leaf (UID=uid) and the issuing CA."""
-        ca_key, ca_cert = _ca("Somebody Else's CA") if foreign else (self.key, self.cert)
+        foreign_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Somebody Else's CA")])
+        ca_key, ca_cert = _ca(foreign_name) if foreign else (self.key, self.cert)
         key = ec.generate_private_key(ec.SECP256R1())
         attributes = [x509.NameAttribute(NameOID.COMMON_NAME, f"Apple Push Services: {uid}")]
         if uid:
@@ -74,10 +91,20 @@ class ClientPKI:
             .not_valid_before(now + timedelta(days=days[0]))
             .not_valid_after(now + timedelta(days=days[1]))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
+        )
+        for oid in _ENVIRONMENTS:
+            leaf = leaf.add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), b"\x05\x00"),
+                critical=False,
+            )
+        encryption = (
+            PrivateFormat.PKCS12.encryption_builder()
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())  # noqa: S303 - the legacy export Java reads
+            .build(password.encode())
         )
         data = pkcs12.serialize_key_and_certificates(
-            name.encode(), key, leaf, [ca_cert], BestAvailableEncryption(password.encode())
+            name.encode(), key, leaf.sign(ca_key, hashes.SHA256()), [ca_cert], encryption
         )
         path = self.root / f"{name}.p12"
         path.write_bytes(data)
@@ -97,9 +124,8 @@ _CA_USAGE = x509.KeyUsage(
 )
 
 
-def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def _ca(subject: x509.Name) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()

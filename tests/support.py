@@ -44,7 +44,25 @@ VALIDITY_CASES = [
     "not_yet_valid",
     "short_intermediate",
 ]
-CERT_FILE_CASES = [*VALIDITY_CASES, "no_password", "wrong_password", "corrupt", "pem", "der"]
+# One file per problem of the contract (certs.facts), and the legacy 3DES export with none.
+PROBLEM_CASES = [
+    "sandbox_only",
+    "wrong_topic",
+    "not_apple",
+    "no_key",
+    "key_mismatch",
+    "aes",
+    "triple_des",
+]
+CERT_FILE_CASES = [
+    *VALIDITY_CASES,
+    "no_password",
+    "wrong_password",
+    "corrupt",
+    "pem",
+    "der",
+    *PROBLEM_CASES,
+]
 
 
 # -- ports and polling ------------------------------------------------------------------------

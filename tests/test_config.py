@@ -515,3 +515,40 @@ def test_parse_config_returns_a_config_or_raises_config_error(data: object) -> N
         assert all(p.startswith("fuzz.yml: ") for p in exc.problems)
     else:
         assert isinstance(config, Config)
+
+
+def test_truststores_and_expected_topic(tmp_path: Path) -> None:
+    """truststores entries resolve like certificates; expected_topic defaults to Sametime's."""
+    text = (
+        "truststores:\n"
+        "  - {path: cells/*/trust.p12, password_file: trust.pass}\n"
+        "  - {path: /abs/trust.p12, password_env: WAS_TRUST_PASSWORD}\n"
+        "expected_topic: com.example.app\n"
+    )
+    config = load_config(write(tmp_path, text))
+    first, second = config.truststores
+    assert first.path == os.path.join(tmp_path, "cells", "*", "trust.p12")
+    assert first.password_file == os.path.join(tmp_path, "trust.pass")
+    assert (second.path, second.password_env) == ("/abs/trust.p12", "WAS_TRUST_PASSWORD")
+    assert config.expected_topic == "com.example.app"
+    assert parse_config({}).expected_topic == "com.ibm.lotus.sametime"
+    assert parse_config({"expected_topic": ""}).expected_topic == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"expected_topic": 7}, 'config: expected_topic: must be a string (a bundle id, or "" '
+                                "for no check) (got int 7)"),
+        ({"truststores": [{"password_file": "x"}]}, "config: truststores[0].path: "),
+        ({"truststores": [{"path": "a", "password_file": "x", "password_env": "Y"}]},
+         "config: truststores[0]: give password_file or password_env, not both"),
+        ({"truststores": [{"path": "a", "password": "x"}]},
+         "config: truststores[0].password: unknown"),
+    ],
+)
+def test_invalid_truststores_and_topic_are_reported(data: dict[str, Any], message: str) -> None:
+    """Each mistake is reported naming the key, as for certificates."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert any(problem.startswith(message) for problem in caught.value.problems), caught.value

@@ -440,7 +440,7 @@ def demo_config(workdir: Path, extra_logs: list[Path]) -> dict[str, Any]:
     config = load_yaml(FIXTURES / "demo.yml")
     for entry in config["logs"]:
         entry["path"] = str(FIXTURES / entry["path"])
-    for section in ("certificates", "profiles"):
+    for section in ("certificates", "profiles", "truststores"):
         for entry in config[section]:
             for key in ("path", "password_file"):
                 if key in entry:
@@ -661,7 +661,7 @@ def test_certificate_series_match_the_generated_certificates(stack: Stack) -> No
             not_after = stack.value(series(NOT_AFTER, **labels))
             assert not_after == cert["not_after"], (case, cert["serial"])
             checked += 1
-    assert checked == 22
+    assert checked == 36  # 22 of the validity and cell cases, 14 of the problem cases
 
 
 def test_read_ok_and_read_errors_of_the_corrupt_file(stack: Stack) -> None:
@@ -675,7 +675,7 @@ def test_read_ok_and_read_errors_of_the_corrupt_file(stack: Stack) -> None:
         for s in stack.query("stproxy_apns_certificate_read_ok")
     }
     assert {path for path, value in ok.items() if value == 0} == {corrupt}
-    assert len(ok) == 13
+    assert len(ok) == 20
 
 
 def ground_truth_failures() -> dict[tuple[str, str], float]:
@@ -711,7 +711,7 @@ def test_connection_failures_match_the_ground_truth(stack: Stack) -> None:
         )
     }
     assert found == expected
-    assert found[("STProxyServer", "certificate_rejected")] == 107
+    assert found[("STProxyServer", "certificate_rejected")] == 163
 
 
 def test_cell_rollout_series_match_the_fixture_cell(stack: Stack) -> None:
@@ -820,6 +820,20 @@ def expected_alerts(stack: Stack) -> set[tuple[str, str]]:
         # the time written in the record (years ago in the fixtures).
         ("StproxyLogMissing", hpel),
         ("StproxyHpelEnabled", hpel),
+        # What expiry dates do not say: one file per problem, node2's trust stores and the
+        # one without roots, the servers whose logs name the binary API (all but java9's).
+        *(
+            ("ApnsCertificateProblem", path[case])
+            for case in ("sandbox_only", "wrong_topic", "not_apple", "no_key", "key_mismatch")
+        ),
+        ("ApnsCertificateLegacyUnreadable", path["aes"]),
+        *(
+            ("ApnsTruststoreWithoutRoot", store["path"])
+            for store in stack.manifest["truststores"].values()
+            if not store["trusts_apns"]
+        ),
+        ("ApnsLegacyEndpoint", "STProxyServer"),
+        ("ApnsLegacyEndpoint", "STProxyServer2"),
     }
 
 

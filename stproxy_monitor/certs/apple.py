@@ -10,16 +10,10 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-from pyasn1.codec.der import decoder
-from pyasn1.error import PyAsn1Error
-from pyasn1.type import char, univ
 
 OID_SANDBOX = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
 OID_PRODUCTION = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
 OID_TOPICS = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
-
-# Fixed label values of stproxy_apns_certificate_info{environment}.
-ENVIRONMENTS = ("production", "sandbox", "both", "unknown")
 
 WWDR_COMMON_NAME = "Apple Worldwide Developer Relations Certification Authority"
 APPLE_ORGANIZATION = "Apple Inc."
@@ -96,6 +90,11 @@ def _extensions(cert: x509.Certificate) -> list[x509.Extension[x509.ExtensionTyp
 
 
 def _extension_topics(der: bytes) -> list[str]:
+    # pyasn1 only where a certificate has the extension: `scan` never loads it.
+    from pyasn1.codec.der import decoder  # noqa: PLC0415
+    from pyasn1.error import PyAsn1Error  # noqa: PLC0415
+    from pyasn1.type import char, univ  # noqa: PLC0415
+
     try:
         value, _ = decoder.decode(der)
     except PyAsn1Error:

@@ -7,9 +7,10 @@ envelope could not be parsed) is left out rather than said to hold or not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stproxy_monitor.certs.inspection import Inspection
+from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.states import Status
 
 # Fixed label values of stproxy_apns_certificate_problem{problem}, in the contract's order.
@@ -21,7 +22,6 @@ PROBLEMS = (
     "topic_mismatch",
     "legacy_unreadable",
 )
-DEFAULT_EXPECTED_TOPIC = "com.ibm.lotus.sametime"
 # A problem makes `cert` exit at least WARNING; these make it CRITICAL (the contract).
 CRITICAL_PROBLEMS = frozenset({"no_private_key", "key_mismatch", "sandbox_only", "topic_mismatch"})
 
@@ -72,8 +72,9 @@ def problems(inspection: Inspection, *, expected_topic: str = DEFAULT_EXPECTED_T
     return [name for name, holds in checked.items() if holds]
 
 
-def problem_status(found: Mapping[str, bool] | list[str]) -> Status:
-    """OK without a problem, CRITICAL with a critical one, else WARNING."""
+def problem_status(found: Mapping[str, bool] | Sequence[str]) -> Status:
+    """OK without a problem, CRITICAL with a critical one, else WARNING (a mapping: those that
+    hold)."""
     names = [name for name in found if not isinstance(found, Mapping) or found[name]]
     if any(name in CRITICAL_PROBLEMS for name in names):
         return Status.CRITICAL

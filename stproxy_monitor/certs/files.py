@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
-from stproxy_monitor.certs.inspection import CertificateInfo, inspect_certificates
+from stproxy_monitor.certs.globs import ListingKeyedGlob
+from stproxy_monitor.certs.inspection import CertificateInfo, Inspection, inspect_file
 from stproxy_monitor.errors import CertificateError
-from stproxy_monitor.paths import FileStat, expand_glob, is_glob, stat_key
+from stproxy_monitor.paths import FileStat, is_glob, stat_key
 
 CERTIFICATE_FILE_NAME = "apns-prod.pkcs12"
 _PATH_SEPARATORS = re.compile(r"[\\/]")
@@ -32,42 +32,6 @@ def _read_file(path: Path) -> bytes:
 
 def _stat_file(path: Path) -> FileStat:
     return path.stat()
-
-
-class ListingKeyedGlob:
-    """paths.expand_glob, from one listing of the directory, kept while it lists the same.
-
-    For patterns with magic in the last component alone (not ``**``), glob lists that one
-    directory, drops hidden names unless the pattern is hidden too, filters the rest with fnmatch
-    and joins; here the same is done from one os.listdir, and reused while the names are the same
-    (listing 50 names costs a tenth of globbing them). Other patterns are globbed every time.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[list[str], list[str]]] = {}
-
-    def __call__(self, pattern: str) -> list[str]:
-        """The sorted matches of `pattern`."""
-        directory, last = os.path.split(pattern)
-        if not directory or is_glob(directory) or "**" in last:
-            return expand_glob(pattern)
-        names = _names(directory)
-        if names is None:
-            return expand_glob(pattern)
-        kept = self._last.get(pattern)
-        if kept is None or kept[0] != names:
-            visible = names if last.startswith(".") else [n for n in names if n[:1] != "."]
-            matches = sorted(os.path.join(directory, n) for n in fnmatch.filter(visible, last))
-            kept = self._last[pattern] = (names, matches)
-        return list(kept[1])
-
-
-def _names(directory: str) -> list[str] | None:
-    """The names in a directory, in the order the file system gives them; None if unreadable."""
-    try:
-        return os.listdir(directory)
-    except OSError:
-        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,14 +79,13 @@ class PasswordSource:
         return None
 
 
-def node_from_path(path: str) -> str:
-    """The node of a WebSphere path ``.../nodes/<node>/apns-prod.pkcs12`` (/ or \\), else ""."""
+def node_from_path(path: str, file_name: str = CERTIFICATE_FILE_NAME) -> str:
+    """The node of a WebSphere path ``.../nodes/<node>/apns-prod.pkcs12`` (/ or \\), else "".
+
+    ``file_name`` names the file instead of apns-prod.pkcs12 (trust.p12 for a trust store).
+    """
     parts = _PATH_SEPARATORS.split(path)
-    if (
-        len(parts) >= 3
-        and parts[-1].casefold() == CERTIFICATE_FILE_NAME
-        and parts[-3].casefold() == "nodes"
-    ):
+    if len(parts) >= 3 and parts[-1].casefold() == file_name and parts[-3].casefold() == "nodes":
         return parts[-2]
     return ""
 
@@ -142,10 +105,29 @@ def read_certificate_file(
     when the file asks for one, so an unusable password source is reported only then (as
     password_file_missing when its file does not exist).
     """
+    found = inspect_certificate_file(path, password, read_bytes=read_bytes, environ=environ)
+    return list(found.certificates)
+
+
+def inspect_certificate_file(
+    path: str | Path,
+    password: PasswordSource | None = None,
+    *,
+    read_bytes: ReadBytes = _read_file,
+    environ: Mapping[str, str] = os.environ,
+    default_password: bytes | None = None,
+    allow_empty: bool = False,
+) -> Inspection:
+    """:func:`read_certificate_file`, with the file's own facts (key, encryption).
+
+    ``default_password`` is tried when no password source is given (WebSphere's "WebAS" for
+    its trust stores).
+    """
     data = _read_or_fail(Path(path), read_bytes)
     secret, problem = _password_or_problem(password, environ, read_bytes)
     try:
-        return inspect_certificates(data, secret)
+        secret = default_password if password is None else secret
+        return inspect_file(data, secret, allow_empty=allow_empty)
     except CertificateError as exc:
         if exc.reason == "bad_password" and problem is not None:
             raise _failure(path, problem.reason, str(problem)) from None
@@ -199,12 +181,17 @@ class CertificateEntry(NamedTuple):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileStatus:
-    """The last read of one file: reason is "" when read_ok; mtime is None when missing."""
+    """The last read of one file: reason is "" when read_ok; mtime is None when missing.
+
+    ``problems`` maps each problem checked to whether it holds (certs.facts; empty when the
+    file was not read or nothing was judged).
+    """
 
     read_ok: bool
     reason: str = ""
     message: str = ""
     mtime: float | None = None
+    problems: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,6 +229,20 @@ class _CachedRead:
     status: FileStatus
 
 
+Judge = Callable[[Inspection], Mapping[str, bool]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileKind:
+    """What a cache's files are: their WebSphere file name (for the node), the password tried
+    when none is configured, and the judge of their problems (none: not judged)."""
+
+    file_name: str = CERTIFICATE_FILE_NAME
+    default_password: bytes | None = field(default=None, repr=False)
+    judge: Judge | None = None
+    allow_empty: bool = False  # a file without certificates is read (an empty trust store)
+
+
 class CertificateCache:
     """Re-reads a certificate file only when it (or its password file) changes identity.
 
@@ -258,7 +259,9 @@ class CertificateCache:
         read_bytes: ReadBytes = _read_file,
         expand_glob: ExpandGlob | None = None,
         environ: Mapping[str, str] = os.environ,
+        kind: FileKind | None = None,
     ) -> None:
+        self._kind = kind or FileKind()
         self._sources = list(sources)
         self._stat = stat
         self._read_bytes = read_bytes
@@ -337,17 +340,26 @@ class CertificateCache:
         if cached is not None and cached.identity == identity:
             return cached
         mtime = identity.mtime
+        kind = self._kind
         try:
-            infos = read_certificate_file(
-                path, source.password, read_bytes=self._read_bytes, environ=self._environ
+            inspection = inspect_certificate_file(
+                path,
+                source.password,
+                read_bytes=self._read_bytes,
+                environ=self._environ,
+                default_password=kind.default_password,
+                allow_empty=kind.allow_empty,
             )
         except CertificateError as exc:
             self._errors[(path, exc.reason)] += 1
             status = FileStatus(read_ok=False, reason=exc.reason, message=str(exc), mtime=mtime)
             return _CachedRead(identity, (), status)
-        node = node_from_path(path)
-        entries = tuple(CertificateEntry(path, node, info) for info in infos)
-        return _CachedRead(identity, entries, FileStatus(read_ok=True, mtime=mtime))
+        node = node_from_path(path, kind.file_name)
+        entries = tuple(CertificateEntry(path, node, info) for info in inspection.certificates)
+        status = FileStatus(read_ok=True, mtime=mtime)
+        if kind.judge is not None:
+            status = replace(status, problems=MappingProxyType(dict(kind.judge(inspection))))
+        return _CachedRead(identity, entries, status)
 
     def _build_snapshot(self, current: dict[str, _CachedRead]) -> CertificateSnapshot:
         return CertificateSnapshot(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class CertificateInfo:
     uid: str = ""
     topics: tuple[str, ...] = ()
     apple_issued: bool = False
+    spki_sha256: str = ""  # of the DER SubjectPublicKeyInfo ("" for an unreadable key)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,12 +100,16 @@ def inspect_certificates(data: bytes, password: bytes | None) -> list[Certificat
     return list(inspect_file(data, password).certificates)
 
 
-def inspect_file(data: bytes, password: bytes | None) -> Inspection:
-    """The certificates of ``data`` as :func:`inspect_certificates` and the file's facts."""
+def inspect_file(data: bytes, password: bytes | None, *, allow_empty: bool = False) -> Inspection:
+    """The certificates of ``data`` as :func:`inspect_certificates` and the file's facts.
+
+    ``allow_empty``: a PKCS#12 without any certificate is read (a trust store may be empty),
+    not refused as corrupt.
+    """
     if data.lstrip().startswith(_PEM_MARKER):
         certs, facts = _load_pem(data), FileFacts(kind="pem")
     elif _looks_like_pkcs12(data):
-        certs, facts = _load_pkcs12(data, password)
+        certs, facts = _load_pkcs12(data, password, allow_empty=allow_empty)
     else:
         certs, facts = _load_der(data), FileFacts(kind="der")
     infos = tuple(
@@ -163,7 +169,7 @@ def _what_it_is(data: bytes) -> str:
 
 
 def _load_pkcs12(
-    data: bytes, password: bytes | None
+    data: bytes, password: bytes | None, *, allow_empty: bool = False
 ) -> tuple[list[x509.Certificate], FileFacts]:
     """Open the PKCS#12 with the password, then without one; the key is dropped at once.
 
@@ -176,10 +182,10 @@ def _load_pkcs12(
             continue
         certs = [] if bundle.cert is None else [bundle.cert.certificate]
         certs.extend(extra.certificate for extra in bundle.additional_certs)
-        if not certs:
+        if not certs and not allow_empty:
             raise CertificateError("PKCS#12 holds no certificate", reason="corrupt")
         key = bundle.key
-        matches = None if key is None else _key_spki(key) == _cert_spki(certs[0])
+        matches = None if key is None or not certs else _key_spki(key) == _cert_spki(certs[0])
         return certs, _pkcs12_facts(data, has_key=key is not None, key_matches=matches)
     wording = "no password was given" if password is None else "the password given is wrong"
     raise CertificateError(f"PKCS#12 integrity check failed: {wording}", reason="bad_password")
@@ -306,4 +312,10 @@ def _describe(cert: x509.Certificate, *, position: int, is_leaf: bool) -> Certif
         uid=apple.uid(cert),
         topics=apple.topics(cert),
         apple_issued=apple.is_apple_wwdr_issued(cert),
+        spki_sha256=_spki_sha256(cert),
     )
+
+
+def _spki_sha256(cert: x509.Certificate) -> str:
+    spki = _cert_spki(cert)
+    return "" if spki is None else hashlib.sha256(spki).hexdigest()

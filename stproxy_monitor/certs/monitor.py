@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
@@ -19,13 +20,21 @@ from stproxy_monitor.certs.cell import (
     restart_pending,
     scan_profile,
 )
+from stproxy_monitor.certs.facts import checked_problems
 from stproxy_monitor.certs.files import (
     CertificateCache,
     CertificateSnapshot,
     CertificateSource,
+    FileKind,
     PasswordSource,
 )
-from stproxy_monitor.config import CertificateConfig, ProfileConfig
+from stproxy_monitor.certs.truststore import (
+    TrustStoreReading,
+    TrustStores,
+    TrustStoreSource,
+    truststore_sources,
+)
+from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC, CertificateConfig, ProfileConfig
 from stproxy_monitor.logs.state import Snapshot
 from stproxy_monitor.paths import StatKey, is_glob, stat_key
 
@@ -51,6 +60,7 @@ class CertificateReading:
     scans: tuple[ProfileScan, ...]
     cells: tuple[CellReport, ...]
     restart_pending: Mapping[str, int]
+    truststores: tuple[TrustStoreReading, ...] = ()
 
 
 class _StatKeyedReader:
@@ -81,13 +91,15 @@ class _Sources:
     specs: tuple[ProfileSpec, ...]
     read: Callable[[Path], bytes]
     single_file: bool  # one literal certificate file and no profile: the file in use
+    truststores: TrustStores
 
 
 class CertificateMonitor:
     """Configured certificate files and WebSphere profiles, inspected when they change.
 
     ``update`` swaps in a new configuration (a reload): a read in progress finishes with the old
-    one, the next read uses the new one from scratch.
+    one, the next read uses the new one from scratch. Each file's problems are judged against
+    ``expected_topic``; trust stores are the configured ones and those of every profile.
     """
 
     def __init__(
@@ -95,18 +107,25 @@ class CertificateMonitor:
         certificates: tuple[CertificateConfig, ...],
         profiles: tuple[ProfileConfig, ...],
         *,
+        truststores: tuple[CertificateConfig, ...] = (),
+        expected_topic: str = DEFAULT_EXPECTED_TOPIC,
         environ: Mapping[str, str] = os.environ,
         read_bytes: Callable[[Path], bytes] | None = None,
     ) -> None:
         self._environ = environ
         self._read_bytes = read_bytes
-        self._sources = self._configure(certificates, profiles)
+        self._sources = self._configure(certificates, profiles, truststores, expected_topic)
 
     def update(
-        self, certificates: tuple[CertificateConfig, ...], profiles: tuple[ProfileConfig, ...]
+        self,
+        certificates: tuple[CertificateConfig, ...],
+        profiles: tuple[ProfileConfig, ...],
+        *,
+        truststores: tuple[CertificateConfig, ...] = (),
+        expected_topic: str = DEFAULT_EXPECTED_TOPIC,
     ) -> None:
         """Monitor these instead (read errors counted anew, every file read again)."""
-        self._sources = self._configure(certificates, profiles)
+        self._sources = self._configure(certificates, profiles, truststores, expected_topic)
 
     def read(self, logs: Snapshot) -> CertificateReading:
         """Refresh (only changed files are re-read) and run the cell and restart checks."""
@@ -121,10 +140,15 @@ class CertificateMonitor:
             scans=tuple(scans),
             cells=tuple(cell_reports(scans)),
             restart_pending=MappingProxyType(_restarts(sources, snapshot, scans, logs)),
+            truststores=sources.truststores.read(),
         )
 
     def _configure(
-        self, certificates: tuple[CertificateConfig, ...], profiles: tuple[ProfileConfig, ...]
+        self,
+        certificates: tuple[CertificateConfig, ...],
+        profiles: tuple[ProfileConfig, ...],
+        truststores: tuple[CertificateConfig, ...],
+        expected_topic: str,
     ) -> _Sources:
         """The cache and profile specs for a configuration."""
         files = [
@@ -149,8 +173,19 @@ class CertificateMonitor:
             )
             for p in profiles
         )
+        stores = truststore_sources(
+            [
+                TrustStoreSource(
+                    path=t.path, password=password_source(t.password_file, t.password_env)
+                )
+                for t in truststores
+            ],
+            [p.path for p in profiles],
+        )
+        judge = partial(checked_problems, expected_topic=expected_topic)
         return _Sources(
-            cache=CertificateCache(files, environ=self._environ),
+            cache=CertificateCache(files, environ=self._environ, kind=FileKind(judge=judge)),
+            truststores=TrustStores(stores, environ=self._environ),
             specs=specs,
             read=self._read_bytes or _StatKeyedReader(),
             single_file=(

@@ -4,7 +4,9 @@ Exit status is the worst over every certificate and file, in the order
 OK (0) < WARNING (1) < UNKNOWN (3) < CRITICAL (2): a file that cannot be read (missing,
 permission, bad_password, corrupt) is UNKNOWN and outranks a WARNING, since nothing can be said
 about the certificate in it, but a certificate known to be expired, not yet valid or within the
-critical window outranks it.
+critical window outranks it. The file's problems (certs.facts) are reported with its leaf: any
+problem makes the leaf at least WARNING, no_private_key, key_mismatch, sandbox_only and
+topic_mismatch make it CRITICAL.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from stproxy_monitor.certs.facts import ADVICE, checked_problems, problem_status
 from stproxy_monitor.certs.files import (
     PasswordSource,
     ReadBytes,
+    inspect_certificate_file,
     node_from_path,
-    read_certificate_file,
 )
-from stproxy_monitor.certs.inspection import CertificateInfo, days_left
+from stproxy_monitor.certs.inspection import CertificateInfo, FileFacts, Inspection, days_left
 from stproxy_monitor.commands.nagios import certificate_status
+from stproxy_monitor.config import DEFAULT_EXPECTED_TOPIC
 from stproxy_monitor.errors import CertificateError
 from stproxy_monitor.states import Status, worst_status
 
@@ -37,6 +41,7 @@ class _Thresholds:
     now: float
     warn_days: float
     critical_days: float
+    expected_topic: str = DEFAULT_EXPECTED_TOPIC
 
 
 def cert_command(
@@ -51,6 +56,7 @@ def cert_command(
     environ: Mapping[str, str],
     out: TextIO,
     read_bytes: ReadBytes = _read_file,
+    expected_topic: str = DEFAULT_EXPECTED_TOPIC,
 ) -> int:
     """Report every certificate in ``paths`` on ``out``; return the worst status (module doc)."""
     if password_file is not None and password_env is not None:
@@ -60,20 +66,52 @@ def cert_command(
     if password_file is not None or password_env is not None:
         file = None if password_file is None else Path(password_file)
         source = PasswordSource(file=file, env=password_env)
-    limits = _Thresholds(now=now, warn_days=warn_days, critical_days=critical_days)
+    limits = _Thresholds(
+        now=now, warn_days=warn_days, critical_days=critical_days, expected_topic=expected_topic
+    )
     reports: list[dict[str, Any]] = []
     for path in paths:
         try:
-            infos = read_certificate_file(path, source, read_bytes=read_bytes, environ=environ)
+            found = inspect_certificate_file(path, source, read_bytes=read_bytes, environ=environ)
         except CertificateError as exc:
             reports.append(_error_report(path, exc))
         else:
-            reports.extend(_certificate_report(path, info, limits) for info in infos)
+            reports.extend(_file_reports(path, found, limits))
     if as_json:
         _write_json(reports, out)
     else:
         _write_text(reports, out)
     return worst_status(report["status_code"] for report in reports)
+
+
+def _file_reports(
+    path: str, inspection: Inspection, limits: _Thresholds
+) -> list[dict[str, Any]]:
+    """One report per certificate; the leaf's also holds the file's facts and problems."""
+    checked = checked_problems(inspection, expected_topic=limits.expected_topic)
+    found = [name for name, holds in checked.items() if holds]
+    reports = []
+    for info in inspection.certificates:
+        report = _certificate_report(path, info, limits)
+        report["problems"] = found if info.is_leaf else []
+        if info.is_leaf:
+            report |= _file_facts(inspection.facts, checked)
+            status = worst_status([report["status_code"], problem_status(found)])
+            report["status"], report["status_code"] = status.name.lower(), int(status)
+        reports.append(report)
+    return reports
+
+
+def _file_facts(facts: FileFacts, checked: Mapping[str, bool]) -> dict[str, Any]:
+    """The file's own facts, for the leaf's report (None where not known)."""
+    return {
+        "format": facts.kind,
+        "private_key": facts.has_key,
+        "key_matches_certificate": facts.key_matches,
+        "encryption": list(facts.encryption),
+        "mac": facts.mac or None,
+        "checked_problems": list(checked),
+    }
 
 
 def _certificate_report(path: str, info: CertificateInfo, limits: _Thresholds) -> dict[str, Any]:
@@ -99,6 +137,10 @@ def _certificate_report(path: str, info: CertificateInfo, limits: _Thresholds) -
         "sha256": info.sha256,
         "sha1": info.sha1,
         "md5": info.md5,
+        "environment": info.environment,
+        "topic": info.uid,
+        "topics": list(info.topics),
+        "apple_issued": info.apple_issued,
     }
 
 
@@ -156,5 +198,31 @@ def _text_block(report: dict[str, Any]) -> str:
             f"SHA-256: {_colons(report['sha256'])}",
             f"SHA-1: {_colons(report['sha1'])}",
             f"MD5: {_colons(report['md5'])}",
+            f"Environment: {report['environment']}",
+            f"Topic: {report['topic'] or '(no UID)'}{_other_topics(report)}",
+            *(_leaf_lines(report) if report["is_leaf"] else []),
         ]
     )
+
+
+def _other_topics(report: dict[str, Any]) -> str:
+    others = [t for t in report["topics"] if t != report["topic"]]
+    return f" (also: {', '.join(others)})" if others else ""
+
+
+def _leaf_lines(report: dict[str, Any]) -> list[str]:
+    """The file's facts and problems, under its leaf."""
+    lines = []
+    if report["private_key"] is not None:
+        key = "absent"
+        if report["private_key"]:
+            matches = report["key_matches_certificate"]
+            key = "present, " + ("matches the certificate" if matches else "NOT the certificate's")
+        lines.append(f"Private key: {key}")
+    if report["format"] == "pkcs12":
+        encryption = ", ".join(report["encryption"]) or "none"
+        mac = f" (MAC {report['mac']})" if report["mac"] else ""
+        lines.append(f"Encryption: {encryption}{mac}")
+    if not report["problems"]:
+        return [*lines, "Problems: none"]
+    return [*lines, *(f"Problem: {name}: {ADVICE[name]}" for name in report["problems"])]

@@ -64,7 +64,11 @@ class Service:
         self.prober = self._make_prober(config)
         self.watcher = self._make_watcher(config)
         self.certificates = CertificateMonitor(
-            config.certificates, config.profiles, environ=environ
+            config.certificates,
+            config.profiles,
+            truststores=config.truststores,
+            expected_topic=config.expected_topic,
+            environ=environ,
         )
         self.collector = MonitorCollector(
             self.state,
@@ -240,7 +244,12 @@ class Service:
                     log.error("reload_failed", problem=problem)
                 return False, "reload failed:\n" + "\n".join(exc.problems)
             self.watcher.update_logs(config.logs)
-            self.certificates.update(config.certificates, config.profiles)
+            self.certificates.update(
+                config.certificates,
+                config.profiles,
+                truststores=config.truststores,
+                expected_topic=config.expected_topic,
+            )
             self._reprobe(config)
             if self.web is not None:
                 self.web.refresh()

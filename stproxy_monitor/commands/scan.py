@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import queue
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,13 +17,13 @@ from prometheus_client.registry import CollectorRegistry
 
 from stproxy_monitor.config import ParseOptions
 from stproxy_monitor.logs import lineindex
+from stproxy_monitor.logs.files import live_path
 from stproxy_monitor.logs.parser import LogParser
 from stproxy_monitor.logs.sniff import SNIFF_BYTES, not_a_log
 from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
 from stproxy_monitor.metrics.collector import MonitorCollector
 
-# Non-greedy stem: SystemOut_18.04.14_13.03.12.log rotates SystemOut.log, not "SystemOut_18.04.14".
-_ROTATED = re.compile(r"^(?P<stem>.+?)_[0-9._-]+(?P<suffix>\.[^.]+)$")
 # Bytes of one read: 4 MiB for the C kernel; 2 MiB for numpy, whose temporaries grow with the
 # chunk (three chunks live at a time: one parsed, one waiting, one being read; peak RSS < 64 MiB).
 READ_BYTES = (4 if lineindex.KERNEL == "c" else 2) << 20
@@ -34,10 +33,7 @@ def group_streams(paths: Iterable[str]) -> dict[str, list[str]]:
     """Group rotated files with their live log: key = live path, files oldest first."""
     groups: dict[str, list[str]] = {}
     for path in paths:
-        directory, name = os.path.split(path)
-        m = _ROTATED.match(name)
-        live = os.path.join(directory, m["stem"] + m["suffix"]) if m else path
-        groups.setdefault(live, []).append(path)
+        groups.setdefault(live_path(path), []).append(path)
     for live, files in groups.items():
         files.sort(key=lambda p: (p == live, os.path.basename(p)))
     return groups
@@ -77,8 +73,8 @@ def _read_whole(name: str, parser: LogParser, state: State, key: str, now: float
         for chunk in read_ahead(handle):
             size += len(chunk)
             state.apply(key, parser.feed(chunk, now), now=now)
-    state.count_file(key, bytes=size)
-    state.update_file(key, present=True, size=size, position=size, last_read=now)
+    state.count_file(key, ReadCounts(bytes=size), now=now)
+    state.update_file(key, FileFacts(present=True, size=size, position=size))
 
 
 def read_ahead(handle: BinaryIO, size: int = READ_BYTES, depth: int = 1) -> Iterator[bytes]:

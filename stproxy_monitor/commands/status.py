@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from stproxy_monitor.certs.cell import CellReport
+from stproxy_monitor.certs.facts import problem_status
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus, node_from_path
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateReading
@@ -132,14 +133,19 @@ def _file(
             message=status.message,
         )
     infos = sorted((entry.info for entry in entries), key=lambda info: info.position)
-    certificates = tuple(_certificate(info, inputs) for info in infos)
+    found = tuple(problem for problem, holds in status.problems.items() if holds)
+    certificates = tuple(
+        replace(_certificate(info, inputs), problems=found if info.is_leaf else ())
+        for info in infos
+    )
     return CertificateFile(
         source="file",
         path=path,
         short_path=label,
         node=node,
-        state=worst_status(c.state for c in certificates),
+        state=worst_status([*(c.state for c in certificates), problem_status(found)]),
         certificates=certificates,
+        problems=found,
     )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import structlog
 
 from stproxy_monitor.logs.events import CertificateStatus
-from stproxy_monitor.logs.tailer import Cursor, FileIdentity
+from stproxy_monitor.logs.files import FileIdentity
+from stproxy_monitor.logs.tailer import Cursor
 
 log = structlog.get_logger(__name__)
 FORMAT_VERSION = 1
@@ -28,6 +29,8 @@ class FileRecord:
     inode: int
     fingerprint: str  # base64 of the first bytes
     offset: int
+    generation: int | None = None  # the inode's generation, where the file system keeps one
+    passed: str | None = None  # the newest rotated file behind the reader (tailer.Cursor)
     header_server: str | None = None
     cell: str = ""
     node: str = ""
@@ -35,8 +38,10 @@ class FileRecord:
 
     def cursor(self) -> Cursor:
         """The reader cursor this record stands for."""
-        identity = FileIdentity(self.device, self.inode, base64.b64decode(self.fingerprint))
-        return Cursor(identity, self.offset)
+        identity = FileIdentity(
+            self.device, self.inode, base64.b64decode(self.fingerprint), self.generation
+        )
+        return Cursor(identity, self.offset, self.passed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +72,8 @@ def file_record(cursor: Cursor, unconsumed: int, **facts: Any) -> FileRecord | N
         inode=cursor.identity.inode,
         fingerprint=base64.b64encode(cursor.identity.fingerprint).decode("ascii"),
         offset=max(0, cursor.offset - unconsumed),
+        generation=cursor.identity.generation,
+        passed=cursor.passed,
         **facts,
     )
 
@@ -118,6 +125,12 @@ def _file(data: dict[str, Any]) -> FileRecord:
     if not isinstance(rec.offset, int) or isinstance(rec.offset, bool) or rec.offset < 0:
         raise ValueError(f"bad offset {rec.offset!r}")
     base64.b64decode(rec.fingerprint, validate=True)
+    if rec.generation is not None and (
+        not isinstance(rec.generation, int) or isinstance(rec.generation, bool)
+    ):
+        raise ValueError(f"bad generation {rec.generation!r}")
+    if rec.passed is not None and not isinstance(rec.passed, str):
+        raise ValueError(f"bad passed {rec.passed!r}")
     return rec
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
@@ -17,10 +19,12 @@ from stproxy_monitor.logs.events import (
     SslHandshakeFailure,
 )
 from stproxy_monitor.logs.parser import Batch
+from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
 
 # Distinct servers the header blocks of one log may name, and the longest name taken.
 MAX_HEADER_SERVERS = 8
 MAX_SERVER_NAME = 128
+_NO_COUNTS = ReadCounts()
 # APNS failures by the minute of their record time, kept for the status page's last hour and day.
 FAILURE_BUCKET_SECONDS = 60
 FAILURE_HORIZON_SECONDS = 86400
@@ -112,6 +116,10 @@ class State:
         self._files_version = 0
         self._snapshot = Snapshot(servers={}, files={})
         self._snapshot_versions = (0, 0)
+        # While a change waits for its position to be saved, scrapes get the last snapshot
+        # they were given (withheld), so that a crash never re-counts what was served.
+        self._withheld = 0
+        self._published = self._snapshot
 
     def register(self, path: str, *, server: str | None = None) -> None:
         """Declare a followed file (so that it shows up before anything is read)."""
@@ -178,56 +186,112 @@ class State:
                 case LegacyEndpoint():
                     server.legacy_endpoint = True
 
-    def restore_server(self, name: str, **gauges: object) -> None:
+    def restore_server(
+        self,
+        name: str,
+        *,
+        started: float | None,
+        stopped: float | None,
+        running: bool | None,
+        last_failure: float | None,
+        legacy_endpoint: bool = False,
+    ) -> None:
         """Set a server's gauges from saved positions (counters start again at 0)."""
         with self._lock:
             self._servers_version += 1
             totals = self._servers.setdefault(name, ServerTotals())
-            for key, value in gauges.items():
-                setattr(totals, key, value)
+            totals.started, totals.stopped = started, stopped
+            totals.running, totals.last_failure = running, last_failure
+            totals.legacy_endpoint = legacy_endpoint
 
-    def update_file(self, path: str, **changes: object) -> None:
-        """Set reader facts of a file (position, size, present, ...).
+    def restore_file(
+        self,
+        path: str,
+        *,
+        header_server: str | None,
+        cell: str,
+        node: str,
+        certificate: CertificateStatus | None,
+    ) -> None:
+        """Set a file's header facts from saved positions."""
+        with self._lock:
+            self._files_version += 1
+            totals = self._files.setdefault(path, FileTotals())
+            totals.header_server, totals.cell, totals.node = header_server, cell, node
+            totals.certificate = certificate
 
-        The tailer sets present, size and position on every poll of every file: setting the value
-        a fact already has is no change (the version stays).
+    def update_file(self, path: str, facts: FileFacts) -> None:
+        """Set what the last poll saw of a file (present, a directory, size, position).
+
+        The tailer reports them on every poll of every file: the facts a file already has are
+        no change (the version stays).
         """
         with self._lock:
             totals = self._files.get(path)
             if totals is None:
                 totals = self._files[path] = FileTotals()
                 self._files_version += 1
-            for name, value in changes.items():
-                if getattr(totals, name) != value:
-                    setattr(totals, name, value)
-                    self._files_version += 1
+            seen = (facts.present, facts.directory, facts.size, facts.position)
+            if (totals.present, totals.directory, totals.size, totals.position) != seen:
+                totals.present, totals.directory, totals.size, totals.position = seen
+                self._files_version += 1
 
-    def count_file(self, path: str, **increments: int) -> None:
-        """Add to reader counters of a file (bytes, rotations, truncations, ...)."""
+    def count_file(self, path: str, counts: ReadCounts, *, now: float | None = None) -> None:
+        """Add to the reader counters of a file; bytes read at `now` set its last read time."""
         with self._lock:
             totals = self._files.get(path)
             if totals is None:
                 totals = self._files[path] = FileTotals()
                 self._files_version += 1
-            for name, value in increments.items():
-                if value:
-                    setattr(totals, name, getattr(totals, name) + value)
-                    self._files_version += 1
+            if counts == _NO_COUNTS:
+                return
+            self._files_version += 1
+            totals.bytes += counts.bytes
+            totals.rotations += counts.rotations
+            totals.truncations += counts.truncations
+            totals.read_errors += counts.read_errors
+            totals.lost_bytes += counts.lost_bytes
+            if counts.bytes and now is not None:
+                totals.last_read = now
 
     def snapshot(self) -> Snapshot:
-        """Copies of every total, taken under the lock (a part that has not changed is shared)."""
+        """What may be served: the totals now, or while withheld the last snapshot served."""
         with self._lock:
-            versions = (self._servers_version, self._files_version)
-            if versions == self._snapshot_versions:
-                return self._snapshot
-            last = self._snapshot
-            servers = (
-                last.servers if versions[0] == self._snapshot_versions[0] else self._copy_servers()
-            )
-            files = last.files if versions[1] == self._snapshot_versions[1] else self._copy_files()
-            self._snapshot = Snapshot(servers=servers, files=files)
-            self._snapshot_versions = versions
+            if not self._withheld:
+                self._published = self._current()
+            return self._published
+
+    def current(self) -> Snapshot:
+        """The totals now, withheld or not (what a positions save records)."""
+        with self._lock:
+            return self._current()
+
+    @contextlib.contextmanager
+    def withheld(self) -> Iterator[None]:
+        """Changes made meanwhile are not served until the block ends (its position saved)."""
+        with self._lock:
+            self._withheld += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._withheld -= 1
+                if not self._withheld:  # published: the next scrape serves it
+                    self._published = self._current()
+
+    def _current(self) -> Snapshot:
+        """Copies of every total, under the lock (a part that has not changed is shared)."""
+        versions = (self._servers_version, self._files_version)
+        if versions == self._snapshot_versions:
             return self._snapshot
+        last = self._snapshot
+        servers = (
+            last.servers if versions[0] == self._snapshot_versions[0] else self._copy_servers()
+        )
+        files = last.files if versions[1] == self._snapshot_versions[1] else self._copy_files()
+        self._snapshot = Snapshot(servers=servers, files=files)
+        self._snapshot_versions = versions
+        return self._snapshot
 
     def _copy_servers(self) -> dict[str, ServerTotals]:
         """A copy of every server's totals (called under the lock)."""

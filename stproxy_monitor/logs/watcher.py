@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from stproxy_monitor.config import LogConfig
-from stproxy_monitor.logs.events import ApnsFailure, HpelDetected
+from stproxy_monitor.logs.announcer import FailureAnnouncer
+from stproxy_monitor.logs.events import HpelDetected
+from stproxy_monitor.logs.files import hpel_directory, writes_hpel
 from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.positions import (
     Positions,
@@ -37,7 +37,7 @@ from stproxy_monitor.logs.positions import (
     file_record,
 )
 from stproxy_monitor.logs.state import State
-from stproxy_monitor.logs.tailer import LogFollower, Opener, open_shared
+from stproxy_monitor.logs.tailer import LogFollower, Opener, ReadCounts, open_shared
 from stproxy_monitor.paths import is_glob
 
 log = structlog.get_logger(__name__)
@@ -79,34 +79,10 @@ def watch_directory(pattern: str) -> str:
     return str(Path(*plain)) if plain else "."
 
 
-@dataclass(slots=True)
-class CatchUp:
-    """APNS failures found while a log is first read to its end: logged as one summary."""
-
-    count: int = 0
-    first: float | None = None
-    last: float | None = None
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def add(self, failure: ApnsFailure) -> None:
-        """Count one failure (its record time widens the span)."""
-        self.count += 1
-        self.reasons[failure.reason] += 1
-        self.first = failure.timestamp if self.first is None else min(self.first, failure.timestamp)
-        self.last = failure.timestamp if self.last is None else max(self.last, failure.timestamp)
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class LogWatcher:
     """Follows every configured log (files and globs) and feeds the state.
 
-    Failures found in a log's first catch-up (from the start, or from a saved position, to the
-    end of the file) are logged as one ``apns_failures_in_catch_up`` event; later ones one by one.
+    The failures it counts are told of by a FailureAnnouncer (logs/announcer.py).
     """
 
     def __init__(
@@ -136,7 +112,7 @@ class LogWatcher:
         self._settle = settle_seconds
         self._expand = expand
         self._followers: dict[str, LogFollower] = {}
-        self._catching_up: dict[str, CatchUp] = {}
+        self._announcer = FailureAnnouncer()
         self._observer: Any = None
         self._watched: set[str] = set()
         self.wake = threading.Event()
@@ -159,7 +135,7 @@ class LogWatcher:
             entry = wanted.get(path) or self._entry_for(path)
             if entry is None:
                 del self._followers[path]
-                self._catching_up.pop(path, None)
+                self._announcer.unfollowing(path)
                 log.info("unfollowing", path=path)
             else:
                 follower.parser.options = entry.options
@@ -183,7 +159,7 @@ class LogWatcher:
         now = self._clock
         saved = self._saved.files.get(path)
         if saved is not None:
-            self._state.update_file(
+            self._state.restore_file(
                 path,
                 header_server=saved.header_server,
                 cell=saved.cell,
@@ -195,76 +171,52 @@ class LogWatcher:
             parser,
             cursor=saved.cursor() if saved is not None else None,
             on_batch=lambda batch: self._apply(path, batch, now()),
-            on_facts=lambda **facts: self._state.update_file(path, **facts),
-            on_counts=lambda **counts: self._state.count_file(path, **counts),
+            on_facts=lambda facts: self._state.update_file(path, facts),
+            on_counts=lambda counts: self._state.count_file(path, counts, now=now()),
             opener=self._opener,
             settle_seconds=self._settle,
         )
-        self._catching_up[path] = CatchUp()
+        self._announcer.following(path)
         log.info("following", path=path, server=entry.server)
 
     def _apply(self, path: str, batch: Batch, now: float) -> None:
-        """A parsed batch goes to the state; live failures are logged as they are seen."""
+        """A parsed batch goes to the state; its failures are logged after the poll's save."""
         self._state.apply(path, batch, now=now)
-        catch_up = self._catching_up.get(path)
-        for event in batch.events:
-            if not isinstance(event, ApnsFailure):
-                continue
-            if catch_up is not None:
-                catch_up.add(event)
-                # one by one at debug level, for whoever reconstructs a life's counts (the soak)
-                log.debug(
-                    "apns_failure",
-                    path=path,
-                    reason=event.reason,
-                    record_time=event.timestamp,
-                    catch_up=True,
-                )
-            else:
-                log.warning(
-                    "apns_failure", path=path, reason=event.reason, record_time=event.timestamp
-                )
-
-    def _caught_up(self, path: str) -> None:
-        """The first read of `path` reached the end: summarise the failures it found."""
-        catch_up = self._catching_up.pop(path, None)
-        if catch_up is not None and catch_up.count:
-            log.warning(
-                "apns_failures_in_catch_up",
-                path=path,
-                count=catch_up.count,
-                first=_iso(catch_up.first),
-                last=_iso(catch_up.last),
-                reasons=dict(sorted(catch_up.reasons.items())),
-            )
+        self._announcer.counted(path, batch)
 
     def poll_all(self) -> int:
-        """One pass over every followed file; returns bytes read."""
+        """One pass over every followed file; returns bytes read.
+
+        Failures counted in the pass are served only once the position past them is saved: a
+        crash (SIGKILL, power loss) then never counts them again.
+        """
         self.discover()
         total = 0
         now = self._clock()
-        for path, follower in list(self._followers.items()):
-            try:
-                total += follower.poll(now)
-            except Exception:  # a bad file must never stop the loop for the others
-                log.exception("poll_failed", path=path)
-                self._state.count_file(path, read_errors=1)
-            else:
-                if follower.cursor.identity is None:  # the file is not there
-                    self._check_hpel(path)
-                if not follower.behind and not follower.parser.has_pending:
-                    self._caught_up(path)
+        caught_up = []
+        with self._state.withheld() if self._store is not None else contextlib.nullcontext():
+            for path, follower in list(self._followers.items()):
+                try:
+                    total += follower.poll(now)
+                except Exception:  # a bad file must never stop the loop for the others
+                    log.exception("poll_failed", path=path)
+                    self._state.count_file(path, ReadCounts(read_errors=1))
+                else:
+                    if not follower.present:  # the file is not there
+                        self._check_hpel(path)
+                    if not follower.behind and not follower.parser.has_pending:
+                        caught_up.append(path)
+            if self._announcer.pending:
+                self.save_positions()
+        self._announcer.flush()
+        for path in caught_up:
+            self._announcer.caught_up(path)
         return total
 
     def _check_hpel(self, path: str) -> None:
         """A missing SystemOut.log next to logdata/*.wbl means HPEL mode: say so."""
-        logdata = Path(path).parent / "logdata"
-        try:
-            has_wbl = logdata.is_dir() and any(p.suffix == ".wbl" for p in logdata.iterdir())
-        except OSError:
-            has_wbl = False
-        if has_wbl:
-            batch = Batch(events=[HpelDetected(path=str(logdata))])
+        if writes_hpel(path):
+            batch = Batch(events=[HpelDetected(path=hpel_directory(path))])
             self._state.apply(path, batch, now=self._clock())
 
     # -- watchdog ------------------------------------------------------------------------
@@ -331,7 +283,7 @@ class LogWatcher:
         """Write where every reader stands (minus what is not yet turned into events)."""
         if self._store is None:
             return True
-        snapshot = self._state.snapshot()
+        snapshot = self._state.current()
         files = {}
         for path, follower in self._followers.items():
             totals = snapshot.files.get(path)
@@ -384,6 +336,7 @@ class LogWatcher:
         self.stop()
         self.poll_all()
         self.save_positions()
+        self._announcer.finish()  # stopped during a first catch-up: what it found
 
     def _pending_settle(self) -> bool:
         """True when a failure record waits for possible continuation lines."""

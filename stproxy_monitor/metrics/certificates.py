@@ -14,15 +14,17 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from stproxy_monitor.certs.apple import uid_from_dn
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import CertificateSnapshot
 from stproxy_monitor.certs.inspection import READ_ERROR_REASONS, CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateMonitor, CertificateReading
+from stproxy_monitor.certs.truststore import TrustStoreReading
 from stproxy_monitor.logs.state import Snapshot
 from stproxy_monitor.metrics.exposition import Section, same_if_equal
 
 CERT_LABELS = ("source", "path", "node", "serial")
-INFO_LABELS = (*CERT_LABELS, "subject", "issuer", "sha256")
+INFO_LABELS = (*CERT_LABELS, "subject", "issuer", "sha256", "environment", "topic")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +40,8 @@ class CertificateRow:
     sha256: str
     not_before: float | None
     not_after: float
+    environment: str = "unknown"  # production, sandbox, both or unknown (certs.apple)
+    topic: str = ""  # the subject's UID
 
     def as_info(self) -> CertificateInfo:
         """The row as a CertificateInfo: a log's block has no fingerprints, maybe no start."""
@@ -71,6 +75,7 @@ class CertificateFamilies:
         ] = (None, None, (), ())
         self._cells: tuple[CellReport, ...] = ()
         self._restart: tuple[tuple[str, int], ...] = ()
+        self._truststores: tuple[TrustStoreReading, ...] = ()
 
     def sections(self, now: float, logs: Snapshot) -> list[Section]:
         """This scrape's certificate families; the expiry days are computed at `now`."""
@@ -104,14 +109,17 @@ class CertificateFamilies:
         restart = self._restart = same_if_equal(
             self._restart, tuple(reading.restart_pending.items())
         )
+        stores = self._truststores = same_if_equal(self._truststores, reading.truststores)
         return [
             Section(
                 name="certificate_files", key=snapshot, families=lambda: read_families(snapshot)
             ),
+
             Section(name="cells", key=cells, families=lambda: cell_families(cells)),
             Section(
                 name="restart_pending", key=restart, families=lambda: [restart_family(restart)]
             ),
+            Section(name="truststores", key=stores, families=lambda: truststore_families(stores)),
         ]
 
     def _rows(
@@ -156,6 +164,7 @@ def log_certificate_rows(snapshot: Snapshot) -> Iterator[CertificateRow]:
             sha256="",
             not_before=cert.not_before,
             not_after=cert.not_after,
+            topic=uid_from_dn(cert.subject),
         )
 
 
@@ -173,6 +182,8 @@ def file_certificate_rows(snapshot: CertificateSnapshot) -> Iterator[Certificate
             sha256=info.sha256,
             not_before=info.not_before,
             not_after=info.not_after,
+            environment=info.environment,
+            topic=info.uid,
         )
 
 
@@ -226,14 +237,13 @@ def info_family(rows: Iterable[CertificateRow]) -> Metric:
         "stproxy_apns_certificate_info", "Identity of each certificate.", labels=INFO_LABELS
     )
     for row in rows:
-        info.add_metric(
-            [row.source, row.path, row.node, row.serial, row.subject, row.issuer, row.sha256], 1
-        )
+        labels = [row.source, row.path, row.node, row.serial, row.subject, row.issuer]
+        info.add_metric([*labels, row.sha256, row.environment, row.topic], 1)
     return info
 
 
 def read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
-    """read_ok{path} and read_errors_total{path, reason}."""
+    """read_ok{path}, read_errors_total{path, reason} and problem{path, problem}."""
     ok = GaugeMetricFamily(
         "stproxy_apns_certificate_read_ok",
         "1 if the certificate file was read and parsed, else 0.",
@@ -250,6 +260,42 @@ def read_families(snapshot: CertificateSnapshot) -> Iterator[Metric]:
             errors.add_metric([path, reason], snapshot.read_errors_total.get((path, reason), 0))
     yield ok
     yield errors
+    yield problem_family(snapshot)
+
+
+def problem_family(snapshot: CertificateSnapshot) -> Metric:
+    """problem{path, problem}: 1 where it holds, 0 where checked and it does not (files read)."""
+    family = GaugeMetricFamily(
+        "stproxy_apns_certificate_problem",
+        "1 where the problem holds for the certificate file, 0 where it was checked and does "
+        "not: no_private_key, key_mismatch, not_apple_issued, sandbox_only, topic_mismatch, "
+        "legacy_unreadable.",
+        labels=("path", "problem"),
+    )
+    for path, status in sorted(snapshot.files.items()):
+        for problem, holds in status.problems.items():
+            family.add_metric([path, problem], int(holds))
+    return family
+
+
+def truststore_families(readings: Iterable[TrustStoreReading]) -> Iterator[Metric]:
+    """truststore_read_ok{path} and truststore_trusts_apns{path, node} (for stores read)."""
+    read_ok = GaugeMetricFamily(
+        "stproxy_apns_truststore_read_ok",
+        "1 if the trust store was read; 0 when missing, the password is wrong or it is corrupt.",
+        labels=("path",),
+    )
+    trusts = GaugeMetricFamily(
+        "stproxy_apns_truststore_trusts_apns",
+        "1 when the trust store holds USERTrust RSA Certification Authority or AAA Certificate "
+        "Services (subject and key), 0 when it holds neither: APNs' servers are not trusted.",
+        labels=("path", "node"),
+    )
+    for reading in readings:
+        read_ok.add_metric([reading.path], int(reading.read_ok))
+        if reading.trusts_apns is not None:
+            trusts.add_metric([reading.path, reading.node], int(reading.trusts_apns))
+    yield from (read_ok, trusts)
 
 
 def restart_family(pending: Iterable[tuple[str, int]]) -> Metric:

@@ -192,3 +192,76 @@ def test_password_file_and_env_together_are_refused(cert_manifest: dict[str, Any
     )
     assert status == 3
     assert "exclude each other" in output
+
+
+READABLE = [case for case in CASES if case not in ("wrong_password", "corrupt")]
+
+
+@pytest.mark.parametrize("case", READABLE)
+def test_json_gives_each_file_exactly_its_problems(
+    cert_manifest: dict[str, Any], case: str
+) -> None:
+    """The leaf's "problems" are the fixture's, the chain's are empty; the exit status follows."""
+    expected = cert_manifest["files"][case]
+    status, output = _run(
+        cert_manifest, [expected["path"]], password_file=expected["password_file"], as_json=True
+    )
+    reports = json.loads(output)
+    assert [r["problems"] for r in reports] == [
+        expected["problems"] if r["is_leaf"] else [] for r in reports
+    ]
+    assert status == expected["status"]
+    leaf = reports[0]
+    assert leaf["is_leaf"]
+    topic = "com.example.otherapp" if case == "wrong_topic" else "com.ibm.lotus.sametime"
+    assert leaf["topic"] == topic
+    assert leaf["environment"] == ("sandbox" if case == "sandbox_only" else "both")
+
+
+def test_text_names_each_problem_with_what_to_do(cert_manifest: dict[str, Any]) -> None:
+    """Text output: one Problem line per problem, with the advice; none says "Problems: none"."""
+    paths = [_path(cert_manifest, case) for case in ("aes", "valid")]
+    password = cert_manifest["files"]["aes"]["password_file"]
+    status, output = _run(cert_manifest, paths, password_file=password)
+    assert status == 1
+    aes, valid = output.split(f"File: {paths[1]} (certificate 1")
+    assert "Problem: legacy_unreadable: " in aes and "openssl pkcs12 -export -legacy" in aes
+    assert "Encryption: PBES2/AES-256-CBC (MAC SHA-256)" in aes
+    assert "Problems: none" in valid
+    assert "Encryption: pbeWithSHAAnd3-KeyTripleDES-CBC (MAC SHA-1)" in valid
+    assert "Private key: present, matches the certificate" in valid
+
+
+def test_key_facts_in_json(cert_manifest: dict[str, Any]) -> None:
+    """private_key and key_matches_certificate say what was found (None where not known)."""
+    facts = {}
+    for case in ("valid", "no_key", "key_mismatch", "pem"):
+        entry = cert_manifest["files"][case]
+        _, output = _run(cert_manifest, [entry["path"]], password_file=entry["password_file"],
+                         as_json=True)
+        leaf = json.loads(output)[0]
+        facts[case] = (leaf["format"], leaf["private_key"], leaf["key_matches_certificate"])
+    assert facts == {
+        "valid": ("pkcs12", True, True),
+        "no_key": ("pkcs12", False, None),
+        "key_mismatch": ("pkcs12", True, False),
+        "pem": ("pem", None, None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("expected_topic", "status", "problems"),
+    [
+        ("com.example.otherapp", 0, []),
+        ("", 0, []),
+        ("com.ibm.lotus.sametime", 2, ["topic_mismatch"]),
+    ],
+)
+def test_expected_topic_is_a_parameter(
+    cert_manifest: dict[str, Any], expected_topic: str, status: int, problems: list[str]
+) -> None:
+    """--expected-topic decides topic_mismatch; "" turns the check off."""
+    entry = cert_manifest["files"]["wrong_topic"]
+    got, output = _run(cert_manifest, [entry["path"]], password_file=entry["password_file"],
+                       as_json=True, expected_topic=expected_topic)
+    assert (got, json.loads(output)[0]["problems"]) == (status, problems)

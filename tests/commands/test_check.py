@@ -86,7 +86,8 @@ def _node_file(manifest: dict[str, Any], profile: str, node: str) -> Path:
 
 
 def _roll_out(manifest: dict[str, Any]) -> None:
-    """Finish the fixture cell's rollout: the new certificate on every node, copies in sync."""
+    """Finish the fixture cell's rollout: the new certificate on every node, copies in sync,
+    and the APNs roots in every trust store (node2's lacked them)."""
     new = Path(manifest["files"]["dmgr_node1"]["path"]).read_bytes()
     for profile, node in [
         ("Dmgr01", "stproxyNode2"),
@@ -94,6 +95,10 @@ def _roll_out(manifest: dict[str, Any]) -> None:
         ("STPAppProfile2", "stproxyNode2"),
     ]:
         _node_file(manifest, profile, node).write_bytes(new)
+    stores = manifest["truststores"]
+    trusted = Path(stores["trust_node1"]["path"]).read_bytes()
+    for case in ("trust_node2", "trust_node2_copy"):
+        Path(stores[case]["path"]).write_bytes(trusted)
 
 
 def _age_certificates(manifest: dict[str, Any], mtime: float = T - 7200) -> None:
@@ -199,6 +204,7 @@ def test_config_whose_files_are_all_fine_is_ok(fine_site: tuple[dict[str, Any], 
         "nodes_forgotten": 0,
         "sync_pending": 0,
         "restart_pending": 0,
+        "truststores_without_apns_root": 0,
         "log_age": 60,
     }
     assert (perf["days_left_min"]["uom"], perf["days_left_min"]["warn"]) == ("d", "30:")
@@ -292,6 +298,60 @@ def test_each_certificate_file_gets_the_contract_state(
         assert _value(output, f"days_left_{name}") == pytest.approx(least, abs=0.05)
     else:
         assert f"{name}: cannot read ({expected['reason']})" in output
+
+
+PROBLEM_LINE = re.compile(r"^(?P<state>CRITICAL|WARNING): [^:]+: (?P<problem>[a-z_]+): ", re.M)
+
+
+@pytest.mark.parametrize("case", [c for c in FILE_CASES if c not in ("wrong_password", "corrupt")])
+def test_each_certificate_file_has_exactly_its_problems_in_the_output(
+    tmp_path: Path, cert_tree: CertTree, case: str
+) -> None:
+    """One long-output line per problem the fixture has, no other; critical ones CRITICAL."""
+    manifest = cert_tree(NOW)
+    _, output = _check(_config(tmp_path, manifest, certificates=_certs(manifest, case)))
+    found = {m["problem"]: m["state"] for m in PROBLEM_LINE.finditer(output)}
+    expected = manifest["files"][case]["problems"]
+    assert sorted(found) == sorted(expected)
+    critical = {"no_private_key", "key_mismatch", "sandbox_only", "topic_mismatch"}
+    assert all((state == "CRITICAL") == (problem in critical) for problem, state in found.items())
+
+
+def test_trust_stores_of_the_cell_as_built(tmp_path: Path, cert_tree: CertTree) -> None:
+    """node2's stores (without the roots, one with an impostor USERTrust) are CRITICAL."""
+    manifest = cert_tree(NOW)
+    stores = manifest["truststores"]
+    status, output = _check(_config(tmp_path, manifest, profiles=True))
+    assert status == 2
+    lines = [line for line in output.splitlines()[1:] if " trust store " in line]
+    bad = {
+        Path(stores[case]["path"]).parent.name
+        for case in ("trust_node2", "trust_node2_copy")
+    }
+    assert bad == {"stproxyNode2"}
+    assert len(lines) == 2
+    assert all(line.startswith("CRITICAL: trust store ") for line in lines)
+    assert all("stproxyNode2" in line for line in lines)
+    assert "2 of 4 trust stores trust APNs" in output  # Dmgr01's cell and node1 stores do
+
+
+def test_configured_trust_store_with_its_password_and_a_wrong_one(
+    tmp_path: Path, cert_tree: CertTree
+) -> None:
+    """The configured password opens the store; without it ("WebAS") the store is UNKNOWN."""
+    manifest = cert_tree(NOW)
+    custom = manifest["truststores"]["trust_custom_password"]
+    copy = tmp_path / "copy" / "trust.p12"
+    copy.parent.mkdir()
+    copy.write_bytes(Path(custom["path"]).read_bytes())
+    truststores = [
+        {"path": custom["path"], "password_file": custom["password_file"]},
+        {"path": str(copy)},
+    ]
+    status, output = _check(_config(tmp_path, manifest, truststores=truststores))
+    assert (status, _state(output)) == (3, "UNKNOWN")
+    assert "trust store trust.p12: cannot read (bad_password)" in output
+    assert "1 of 1 trust store trust APNs" in output
 
 
 @pytest.mark.parametrize(
@@ -469,8 +529,10 @@ def test_everything_wrong_at_once_has_valid_perfdata_and_worst_first(
         "nodes_forgotten",
         "sync_pending",
         "restart_pending",
+        "truststores_without_apns_root",
         "log_age",
     }
+    assert perf["truststores_without_apns_root"]["value"] == "2"  # node2's, in two profiles
     states = [line.split(":", 1)[0] for line in output.splitlines()[1:-1]]
     order = ["CRITICAL", "UNKNOWN", "WARNING"]
     assert states == sorted(states, key=order.index)
@@ -507,7 +569,8 @@ def test_nothing_configured_is_unknown(tmp_path: Path) -> None:
     status, output = _check(config)
     assert (status, output) == (
         3,
-        "STPROXY UNKNOWN - nothing to check: the config names no logs, certificates or profiles\n",
+        "STPROXY UNKNOWN - nothing to check: the config names no logs, certificates, profiles "
+        "or truststores\n",
     )
 
 

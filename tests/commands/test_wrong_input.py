@@ -83,3 +83,32 @@ def test_cert_with_a_missing_password_file_says_so(
     status, out, _ = run("cert", "--password-file", str(absent), valid)
     assert status == 3
     assert f"cannot read: password_file_missing (password file {absent}: no such file)" in out
+
+
+def test_a_reader_that_went_away_ends_the_command_without_a_traceback() -> None:
+    """`scan ... | head`: the pipe's reader is gone before the output, exit 141 and no traceback."""
+    import os  # noqa: PLC0415 - this test only
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stproxy_monitor",
+                "scan",
+                str(LOGS / "en_US" / "STProxyServer" / "SystemOut.log"),
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=REPO,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,6 +7,7 @@ from collections import Counter
 from stproxy_monitor.logs.events import ApnsFailure
 from stproxy_monitor.logs.parser import Batch
 from stproxy_monitor.logs.state import State
+from stproxy_monitor.logs.tailer import FileFacts, ReadCounts
 
 LOG = "/logs/STProxyServer/SystemOut.log"
 
@@ -32,10 +33,10 @@ def test_snapshot_is_reused_while_nothing_changes() -> None:
 def test_setting_a_fact_to_its_current_value_is_no_change() -> None:
     """The tailer's per-poll present/size/position with unchanged values keeps the snapshot."""
     state = State()
-    state.update_file(LOG, present=True, size=10, position=10)
+    state.update_file(LOG, FileFacts(present=True, size=10, position=10))
     first = state.snapshot()
-    state.update_file(LOG, present=True, size=10, position=10)
-    state.count_file(LOG, bytes=0)
+    state.update_file(LOG, FileFacts(present=True, size=10, position=10))
+    state.count_file(LOG, ReadCounts(bytes=0))
     assert state.snapshot() is first
 
 
@@ -44,12 +45,12 @@ def test_a_file_fact_changes_the_files_part_only() -> None:
     state = State()
     state.apply(LOG, failure_batch(), now=1.0)
     first = state.snapshot()
-    state.update_file(LOG, size=20)
+    state.update_file(LOG, FileFacts(present=False, size=20, position=0))
     second = state.snapshot()
     assert second.files is not first.files
     assert second.servers is first.servers
     assert (first.files[LOG].size, second.files[LOG].size) == (0, 20)
-    state.count_file(LOG, rotations=1)
+    state.count_file(LOG, ReadCounts(rotations=1))
     assert state.snapshot().files[LOG].rotations == 1
 
 
@@ -72,7 +73,7 @@ def test_restored_gauges_change_the_servers_part() -> None:
     """Gauges restored from saved positions are in the next snapshot."""
     state = State()
     first = state.snapshot()
-    state.restore_server("proxy", started=5.0, running=True)
+    state.restore_server("proxy", started=5.0, stopped=None, running=True, last_failure=None)
     second = state.snapshot()
     assert second.servers is not first.servers
     assert second.servers["proxy"].started == 5.0

@@ -114,8 +114,8 @@ class Followed:
             self.path,
             LogParser(options),
             on_batch=lambda batch: self.state.apply(self.path, batch, now=self.now),
-            on_facts=lambda **facts: self.state.update_file(self.path, **facts),
-            on_counts=lambda **counts: self.state.count_file(self.path, **counts),
+            on_facts=lambda facts: self.state.update_file(self.path, facts),
+            on_counts=lambda counts: self.state.count_file(self.path, counts, now=self.now),
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -771,7 +771,7 @@ def test_read_error_in_the_middle_of_a_file_keeps_the_offset(log_path: Path, rec
     def opener(path: str) -> BinaryIO:
         opens["n"] += 1
         data = Path(path).read_bytes()
-        return FailingRead(data) if opens["n"] == 2 else open_shared(path)
+        return FailingRead(data) if opens["n"] == 1 else open_shared(path)
 
     f = Followed(log_path, opener=opener)
     assert f.poll() == len(first)
@@ -781,3 +781,42 @@ def test_read_error_in_the_middle_of_a_file_keeps_the_offset(log_path: Path, rec
     f.poll()
     assert f.failures() == {"timed_out": 1, "unknown_host": 1}
     assert f.file.position == log_path.stat().st_size
+
+
+def test_a_rotated_file_deleted_before_it_was_finished_counts_lost_bytes_and_skips_nothing_later(
+    log_path: Path, rec: Records
+) -> None:
+    """Retention deletes the file the reader is in: its rest is lost, the later files are read."""
+    first = rec.info() + rec.failure("timed_out") + rec.failure("timed_out")
+    log_path.write_bytes(first)
+    f = Followed(log_path, poll_bytes=len(rec.info()))
+    f.poll()
+    assert f.follower.behind
+    old = rotate(log_path, "26.11.29_10.00.00")
+    log_path.write_bytes(rec.rotation_block() + rec.failure("unknown_host"))
+    middle = rotate(log_path, "26.11.29_10.00.01")
+    log_path.write_bytes(rec.rotation_block() + rec.failure("other"))
+    old.unlink()
+    while f.poll() or f.follower.behind:  # a poll reads one record's worth at most
+        pass
+    f.settle()
+    assert f.failures() == {"unknown_host": 1, "other": 1}
+    assert f.file.lost_bytes == len(first) - len(rec.info())
+    assert f.file.bytes == len(rec.info()) + middle.stat().st_size + log_path.stat().st_size
+
+
+def test_the_first_bytes_of_a_truncated_file_wait_until_they_tell_a_record_from_a_rest(
+    log_path: Path, rec: Records
+) -> None:
+    """A half line held, the file truncated, one byte of a new record: not glued to the half."""
+    log_path.write_bytes(rec.info() + b"[half a line")
+    f = Followed(log_path)
+    f.poll()
+    log_path.write_bytes(b"[")
+    assert f.poll() == 0  # one byte cannot tell: it waits
+    failure = rec.failure("timed_out")
+    log_path.write_bytes(failure)
+    f.poll()
+    assert f.failures() == {"timed_out": 1}
+    assert f.file.truncations == 1
+    assert f.file.unparsed_timestamps == 0

@@ -338,6 +338,7 @@ def test_nothing_changed_gives_the_same_keys(inprocess: InProcess) -> None:
         "certificate_files",
         "cells",
         "restart_pending",
+        "truststores",
         "files",
         "self",
         "http_refused",

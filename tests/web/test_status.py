@@ -6,10 +6,14 @@ import json
 
 from stproxy_monitor.states import Status
 from stproxy_monitor.web.facts import (
+    CellFact,
     CertificateFact,
     CertificateFile,
+    NodeFact,
+    ProbeFact,
     Problem,
     ReaderFact,
+    ServerFact,
     StatusFacts,
     status_json,
 )
@@ -58,7 +62,8 @@ def test_nothing_known_is_ok_and_says_so() -> None:
 
 
 def test_every_untrusted_value_is_escaped() -> None:
-    """Names, paths, problems and reasons from files never become markup."""
+    """Names, paths, problems and reasons from files, server, cell and node names from logs and
+    profiles, and the probe's words never become markup."""
     file = CertificateFile(
         source="file",
         path=f"/x/{EVIL}.p12",
@@ -93,7 +98,35 @@ def test_every_untrusted_value_is_escaped() -> None:
         state=Status.WARNING,
     )
     problem = Problem(event="log_missing", state=Status.WARNING, key=EVIL, text=EVIL, facts={})
-    page = status_page(facts(certificates=(file, bad), readers=(reader,), problems=(problem,)))
+    server = ServerFact(
+        server=EVIL,
+        failures_last_hour=1,
+        failures_last_day=1,
+        failures_total=1,
+        last_failure=None,
+        started=None,
+        running=None,
+        restart_pending=None,
+        state=Status.CRITICAL,
+    )
+    node = NodeFact(node=EVIL, missing=True, forgotten=False, sync_pending=None)
+    cell = CellFact(
+        cell=EVIL, dmgr_profile=f"/p/{EVIL}", distinct=1, state=Status.CRITICAL, nodes=(node,)
+    )
+    probe = ProbeFact(
+        endpoint=EVIL, result=EVIL, state=Status.CRITICAL, apns_reason=EVIL, detail=EVIL
+    )
+    page = status_page(
+        facts(
+            certificates=(file, bad),
+            readers=(reader,),
+            problems=(problem,),
+            servers=(server,),
+            cells=(cell,),
+            probe=probe,
+            probe_configured=True,
+        )
+    )
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;&quot;" in page
     document = json.loads(status_json(facts(certificates=(file, bad), problems=(problem,))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
+from stproxy_monitor.certs.facts import CRITICAL_PROBLEMS
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.commands.check.rules import (
@@ -44,6 +45,12 @@ def certificate_part(
     findings = [
         _unreadable(labels[path], status) for path, status in files.items() if not status.read_ok
     ]
+    findings += [
+        _problem(labels[path], problem)
+        for path, status in files.items()
+        for problem, holds in status.problems.items()
+        if holds
+    ]
     days: dict[str, float] = {}
     for path, infos in by_path.items():
         finding, days[labels[path]] = _file_finding(labels[path], infos, now, limits)
@@ -61,6 +68,24 @@ def certificate_part(
     ]
     minimum = _days_perf("days_left_min", days[soonest], limits)
     return Part(findings=problems, perfdata=(minimum, *perfdata), summary=summary)
+
+
+# What the status line says of each problem (the README's table says what to do).
+_PROBLEM_TEXT = {
+    "no_private_key": "holds no private key",
+    "key_mismatch": "its private key is not the certificate's",
+    "not_apple_issued": "not issued by Apple Worldwide Developer Relations",
+    "sandbox_only": "a sandbox (development) certificate, not valid for production",
+    "topic_mismatch": "for another app (the expected topic is not its UID nor a topic)",
+    "legacy_unreadable": "PBES2/AES encrypted: older Java cannot read it "
+    "(re-export with openssl pkcs12 -export -legacy)",
+}
+
+
+def _problem(label: str, problem: str) -> Finding:
+    """A problem of a certificate file (certs.facts): CRITICAL or WARNING as the contract says."""
+    status = Status.CRITICAL if problem in CRITICAL_PROBLEMS else Status.WARNING
+    return Finding(status=status, text=f"{label}: {problem}: {_PROBLEM_TEXT[problem]}")
 
 
 def _unreadable(label: str, status: FileStatus) -> Finding:

@@ -17,7 +17,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from stproxy_monitor.certs.monitor import CertificateMonitor
@@ -36,10 +35,12 @@ from stproxy_monitor.commands.check.rules import (
     log_part,
     restart_part,
 )
+from stproxy_monitor.commands.check.truststores import truststore_part
 from stproxy_monitor.commands.probe import daemon_probe
 from stproxy_monitor.commands.scan import group_streams, scan_files
 from stproxy_monitor.config import Config, LogConfig, ParseOptions
 from stproxy_monitor.errors import ConfigError
+from stproxy_monitor.logs.files import writes_hpel
 from stproxy_monitor.metrics.certificates import log_certificate_rows
 from stproxy_monitor.paths import expand_glob, is_glob
 from stproxy_monitor.probe.client import run_probe
@@ -119,7 +120,9 @@ def _configuration_part(observed: Observations) -> Part:
         for pattern in observed.unmatched
     ]
     if not observed.configured:
-        text = "nothing to check: the config names no logs, certificates or profiles"
+        text = (
+            "nothing to check: the config names no logs, certificates, profiles or truststores"
+        )
         findings.append(Finding(status=Status.UNKNOWN, text=text))
     return Part(findings=tuple(findings))
 
@@ -140,6 +143,10 @@ def _certificate_parts(observed: Observations, now: float, limits: Limits) -> li
         restart_part(
             reading.restart_pending,
             with_perfdata=has_files and "logs" in observed.configured,
+        ),
+        truststore_part(
+            reading.truststores,
+            with_perfdata=has_profiles or "truststores" in observed.configured,
         ),
     ]
 
@@ -162,7 +169,13 @@ def observe(
     """Read every log, certificate file and profile the config names."""
     logs = read_logs(config.logs, now=now, expand=expand)
     snapshot = logs.state.snapshot()
-    monitor = CertificateMonitor(config.certificates, config.profiles, environ=environ)
+    monitor = CertificateMonitor(
+        config.certificates,
+        config.profiles,
+        truststores=config.truststores,
+        expected_topic=config.expected_topic,
+        environ=environ,
+    )
     return Observations(
         certificates=monitor.read(snapshot),
         log_certificates=tuple(log_certificate_rows(snapshot)),
@@ -190,9 +203,10 @@ def _probe_once(config: Config, environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def configured_sections(config: Config) -> frozenset[str]:
-    """Which of "logs", "certificates", "profiles" the config fills."""
+    """Which of "logs", "certificates", "profiles", "truststores" the config fills."""
     sections = {"logs": config.logs, "certificates": config.certificates}
     sections["profiles"] = config.profiles
+    sections["truststores"] = config.truststores
     sections["probe"] = () if config.probe is None else (config.probe,)
     return frozenset(name for name, entries in sections.items() if entries)
 
@@ -241,14 +255,6 @@ def newest_mtime(paths: Sequence[str]) -> float | None:
         except OSError:
             continue
     return max(times, default=None)
-
-
-def writes_hpel(path: str) -> bool:
-    """Whether the log's directory holds binary HPEL logs (logdata/*.wbl) instead."""
-    try:
-        return any(Path(path).parent.joinpath("logdata").glob("*.wbl"))
-    except OSError:
-        return False
 
 
 # -- output --------------------------------------------------------------------------------
