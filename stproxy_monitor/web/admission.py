@@ -22,7 +22,7 @@ class Ticket:
     """One admitted connection."""
 
     address: str
-    close: Callable[[], None] = field(repr=False)
+    close: Callable[[], object] = field(repr=False)
     released: bool = False
 
 
@@ -37,7 +37,7 @@ class Admission:
         self._unproven: OrderedDict[Ticket, None] = OrderedDict()
         self.evicted = 0
 
-    def admit(self, address: str, close: Callable[[], None]) -> Ticket | None:
+    def admit(self, address: str, close: Callable[[], object]) -> Ticket | None:
         """A ticket for a new connection, or None when it must be refused."""
         if self._by_address.get(address, 0) >= self.per_address:
             mine = next((t for t in self._unproven if t.address == address), None)

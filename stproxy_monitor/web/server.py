@@ -191,7 +191,7 @@ class MonitorHTTPServer:
     def _activate(self, silent: Silent) -> None:
         """A silent connection sent its first byte: it gets a stream and a task."""
         task = asyncio.get_running_loop().create_task(self._connection(silent))
-        silent.ticket.close = lambda: _cancel(task)  # evicted from now on: cancelled
+        silent.ticket.close = task.cancel  # evicted from now on: cancelled (at its next await)
         self._tasks.add(task)
         task.add_done_callback(lambda _: self._ended(task, silent))
 
@@ -373,11 +373,6 @@ class MonitorHTTPServer:
             return None
         finally:
             self._auth_pending -= 1
-
-
-def _cancel(task: asyncio.Task[None]) -> None:
-    """Drop a connection (its task ends at its next await)."""
-    task.cancel()
 
 
 def _log_request(
