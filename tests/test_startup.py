@@ -95,3 +95,12 @@ def test_commands_that_read_a_config_import_its_loader(tmp_path: Path) -> None:
         status = cli.main(argv, stdout=out, stderr=err)
         assert status in (2, 3), (argv, status)
         assert "missing.yml" in out.getvalue() + err.getvalue(), argv
+
+
+def test_cert_defaults_are_the_configs() -> None:
+    """cert's --warn-days, --critical-days and --expected-topic defaults, spelled in the CLI so
+    that cert does not import the config, are the config's defaults."""
+    args = cli.build_parser().parse_args(["cert", "x.p12"])
+    defaults = config.Config()
+    assert (args.warn_days, args.critical_days) == (defaults.warn_days, defaults.critical_days)
+    assert args.expected_topic == config.DEFAULT_EXPECTED_TOPIC == defaults.expected_topic

@@ -7,7 +7,7 @@ import glob
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -40,7 +40,7 @@ class ProbeDefaults:
     password_file: str | None = None
     password_env: str | None = None
     topic: str | None = None
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold user:password
     ca_file: str | None = None
     timeout: float | None = None
 
@@ -55,7 +55,7 @@ class ProbeFlags:
     password_file: str | None = None
     password_env: str | None = None
     topic: str | None = None
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may hold user:password
     ca_file: str | None = None
     timeout: float | None = None
 

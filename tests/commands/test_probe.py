@@ -13,6 +13,7 @@ import pytest
 from apns_standin import P12_PASSWORD, TOPIC, ApnsStandIn, ConnectProxy, ProbeWorld, loopback_only
 
 from stproxy_monitor.cli import main
+from stproxy_monitor.commands.probe import ProbeDefaults, ProbeFlags, build_spec
 
 
 @pytest.fixture(autouse=True)
@@ -230,6 +231,16 @@ def test_proxy_credentials_are_sent_and_never_shown(world: ProbeWorld) -> None:
     assert (report["result"], code) == ("unreachable", 3)
     assert "407" in report["message"]
     assert "s3cret" not in json.dumps(report) and "wrong@" not in json.dumps(report)
+
+
+def test_no_repr_on_the_way_to_the_probe_shows_the_proxy_url() -> None:
+    """The flags, the config's defaults and the spec built from them hide the proxy URL (it may
+    hold user:password), as ProbeConfig does."""
+    url = "http://probe:s3cret@proxy.example.com:3128"
+    flags = ProbeFlags(p12file="/x.p12", proxy=url)
+    defaults = ProbeDefaults(proxy=url)
+    for shown in (flags, defaults, build_spec(flags, defaults)):
+        assert "s3cret" not in repr(shown) and "proxy.example.com" not in repr(shown), shown
 
 
 @pytest.mark.parametrize(
