@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 
 from stproxy_monitor.certs.facts import ADVICE, CRITICAL_PROBLEMS
+from stproxy_monitor.certs.truststore import APNS_ROOTS
 from stproxy_monitor.states import Status, state_rank
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -23,6 +24,7 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
+    TrustStoreFact,
 )
 
 
@@ -48,6 +50,7 @@ def problems_of(
             for pattern in unmatched_certificates
         ),
         *(p for cell in facts.cells for p in _cell_problems(cell)),
+        *(p for store in facts.truststores for p in _truststore_problems(store)),
         *(
             _problem(
                 "profile_empty",
@@ -167,6 +170,41 @@ def _cell_problems(cell: CellFact) -> Iterator[Problem]:
                 "resynchronize of the node, then restart",
                 **where,
             )
+
+
+_ROOTS = " nor ".join(root.name for root in APNS_ROOTS)
+
+
+def _truststore_problems(store: TrustStoreFact) -> Iterator[Problem]:
+    where: dict[str, FactValue] = {"path": store.path, "node": store.node}
+    if not store.read_ok:
+        advice = TRUSTSTORE_UNREADABLE_ADVICE.get(store.reason, "")
+        yield _problem(
+            "truststore_unreadable",
+            Status.UNKNOWN,
+            store.path,
+            f"trust store {store.short_path}: cannot read ({store.reason}): {advice}",
+            reason=store.reason,
+            error=store.message,
+            **where,
+        )
+    elif not store.trusts_apns:
+        yield _problem(
+            "truststore_without_apns_root",
+            Status.CRITICAL,
+            store.path,
+            f"trust store {store.short_path}: trusts neither {_ROOTS}: every APNs connection "
+            "fails (CWPKI0022E): add the root as a signer certificate, synchronize, restart",
+            certificates=store.certificates,
+            **where,
+        )
+
+
+TRUSTSTORE_UNREADABLE_ADVICE = {
+    **UNREADABLE_ADVICE,
+    "bad_password": "not WebSphere's default password WebAS: name its password_file or "
+    "password_env in the truststores section",
+}
 
 
 def _server_problems(server: ServerFact, window: float) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ from stproxy_monitor.certs.facts import problem_status
 from stproxy_monitor.certs.files import CertificateEntry, FileStatus, node_from_path
 from stproxy_monitor.certs.inspection import CertificateInfo, days_left
 from stproxy_monitor.certs.monitor import CertificateReading
+from stproxy_monitor.certs.truststore import TrustStoreReading
 from stproxy_monitor.commands.check.rules import Limits, short_labels
 from stproxy_monitor.commands.nagios import certificate_status
 from stproxy_monitor.commands.problems import problems_of
@@ -29,6 +30,7 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
+    TrustStoreFact,
 )
 
 _RDN_SEPARATOR = re.compile(r"(?<!\\),")
@@ -63,6 +65,7 @@ def gather_status(inputs: StatusInputs) -> StatusFacts:
         critical_days=inputs.limits.critical_days,
         certificates=tuple(certificate_files(inputs)),
         cells=tuple(cell_facts(inputs.certificates.cells)),
+        truststores=tuple(truststore_facts(inputs.certificates.truststores)),
         servers=tuple(server_facts(inputs)),
         readers=tuple(reader_facts(inputs)),
         probe=inputs.probe,
@@ -259,6 +262,35 @@ def cell_facts(reports: Iterable[CellReport]) -> Iterator[CellFact]:
             state=state,
             nodes=nodes,
         )
+
+
+def truststore_facts(readings: Iterable[TrustStoreReading]) -> list[TrustStoreFact]:
+    """Every trust store read or found: without the APNs roots CRITICAL, unreadable UNKNOWN
+    (as ``check``); worst first."""
+    stores = list(readings)
+    labels = short_labels(store.path for store in stores)
+    facts = [
+        TrustStoreFact(
+            path=store.path,
+            short_path=labels[store.path],
+            node=store.node,
+            state=(
+                Status.UNKNOWN
+                if not store.read_ok
+                else Status.OK
+                if store.trusts_apns
+                else Status.CRITICAL
+            ),
+            read_ok=store.read_ok,
+            trusts_apns=store.trusts_apns,
+            roots=store.roots,
+            certificates=store.certificates,
+            reason=store.reason,
+            message=store.message,
+        )
+        for store in stores
+    ]
+    return sorted(facts, key=lambda t: (state_rank(t.state), t.short_path))
 
 
 def server_facts(inputs: StatusInputs) -> list[ServerFact]:

@@ -22,7 +22,7 @@ class Ticket:
     """One admitted connection."""
 
     address: str
-    close: Callable[[], None] = field(repr=False)
+    close: Callable[[], object] = field(repr=False)
     released: bool = False
 
 
@@ -37,7 +37,7 @@ class Admission:
         self._unproven: OrderedDict[Ticket, None] = OrderedDict()
         self.evicted = 0
 
-    def admit(self, address: str, close: Callable[[], None]) -> Ticket | None:
+    def admit(self, address: str, close: Callable[[], object]) -> Ticket | None:
         """A ticket for a new connection, or None when it must be refused."""
         if self._by_address.get(address, 0) >= self.per_address:
             mine = next((t for t in self._unproven if t.address == address), None)
@@ -55,9 +55,10 @@ class Admission:
         return ticket
 
     def _evict(self, ticket: Ticket) -> None:
+        close = ticket.close
         self.release(ticket)
         self.evicted += 1
-        ticket.close()
+        close()
 
     def proven(self, ticket: Ticket) -> None:
         """The connection completed a request: it is no longer the first to be dropped."""
@@ -68,6 +69,9 @@ class Admission:
         if ticket.released:
             return
         ticket.released = True
+        # `close` usually refers to the connection, which refers to its ticket: dropping it
+        # frees them by reference counting, not in a full collection that stops every thread.
+        ticket.close = _closed
         self._unproven.pop(ticket, None)
         self.open -= 1
         left = self._by_address[ticket.address] - 1
@@ -75,6 +79,10 @@ class Admission:
             self._by_address[ticket.address] = left
         else:
             del self._by_address[ticket.address]
+
+
+def _closed() -> None:
+    """The `close` of a released ticket: nothing left to close."""
 
 
 def fd_budget(wanted: int, *, reserve: int = 256) -> int:

@@ -100,6 +100,25 @@ class CellFact:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TrustStoreFact:
+    """One WebSphere trust store: does it trust the roots Apple's APNs servers chain to?
+
+    ``trusts_apns`` is None when the store could not be read (``reason`` and ``message`` say why).
+    """
+
+    path: str
+    short_path: str
+    node: str
+    state: Status
+    read_ok: bool
+    trusts_apns: bool | None
+    roots: tuple[str, ...] = ()  # the APNs roots it holds (subject and key both match)
+    certificates: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerFact:
     """One WebSphere server seen in the logs: its APNS failures and lifecycle."""
 
@@ -163,6 +182,7 @@ class StatusFacts:
     problems: tuple[Problem, ...] = ()
     certificates: tuple[CertificateFile, ...] = ()
     cells: tuple[CellFact, ...] = ()
+    truststores: tuple[TrustStoreFact, ...] = ()
     servers: tuple[ServerFact, ...] = ()
     readers: tuple[ReaderFact, ...] = ()
     probe: ProbeFact | None = None

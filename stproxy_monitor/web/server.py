@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,7 @@ from stproxy_monitor.web.protocol import (
 )
 from stproxy_monitor.web.routes import Endpoints, Route, endpoint_table
 from stproxy_monitor.web.security import BasicAuth, WebSecurity
+from stproxy_monitor.web.silent import LISTEN_BACKLOG, Acceptor, Silent, open_streams
 from stproxy_monitor.web.sockets import Channel, HandshakeRefusedError
 from stproxy_monitor.web.stats import REFUSAL_REASONS, HTTPStats
 
@@ -81,8 +81,14 @@ class MonitorHTTPServer:
     """Bound at construction (server_address is known); serve_forever runs the loop."""
 
     def __init__(
-        self, address: tuple[str, int], endpoints: Endpoints, *, limits: Limits | None = None
+        self,
+        address: tuple[str, int],
+        endpoints: Endpoints,
+        *,
+        limits: Limits | None = None,
+        accept_by_hand: bool | None = None,  # None: where the loop can (see web/silent.py)
     ) -> None:
+        self._by_hand = accept_by_hand
         self.endpoints = endpoints
         self.exposition = Exposition(endpoints.registry)
         self.routes = endpoint_table(endpoints, self.exposition)
@@ -95,7 +101,10 @@ class MonitorHTTPServer:
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind(address)
-            self.socket.listen(1024)
+            # A deep accept queue: when it is full the kernel drops a SYN, and that client (a
+            # scraper among reconnecting floods) waits for TCP's 1 s retransmission. asyncio's
+            # create_server re-listens with 100: the Acceptor does not (see web/silent.py).
+            self.socket.listen(LISTEN_BACKLOG)
         except OSError:
             self.socket.close()
             raise
@@ -141,10 +150,18 @@ class MonitorHTTPServer:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         self._handlers = ThreadPoolExecutor(self.limits.handler_workers, "http-handler")
         self._bcrypt = ThreadPoolExecutor(self.limits.auth_workers, "http-bcrypt")
+        acceptor = Acceptor(
+            self.socket,
+            self.admission,
+            first_deadline=self._first_deadline,
+            on_active=self._activate,
+            on_refused=self.stats.refuse,
+            by_hand=self._by_hand,
+        )
         try:
-            server = await asyncio.start_server(self._connection, sock=self.socket)
+            await acceptor.start()
             await self._stop.wait()
-            server.close()
+            acceptor.stop()
             await self._drain()
         finally:
             self._drained.set()
@@ -166,45 +183,52 @@ class MonitorHTTPServer:
 
     # -- connections -------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - called by start_server inside a task
-        channel = Channel(reader, writer)
-        evicted = self.admission.evicted
-        ticket = self.admission.admit(channel.peer_address(), lambda: _cancel(task))
-        if self.admission.evicted != evicted:
-            self.stats.refuse("connection_limit")  # an older, silent connection dropped
-        if ticket is None or self._stopping:
-            self.stats.refuse("connection_limit")
-            writer.close()
-            return
+    def _first_deadline(self) -> float:
+        """Seconds a new connection has for its TLS handshake (plain HTTP: its request head)."""
+        tls = self.endpoints.security().ssl_context is not None
+        return self.limits.handshake_timeout if tls else self.limits.head_timeout
+
+    def _activate(self, silent: Silent) -> None:
+        """A silent connection sent its first byte: it gets a stream and a task."""
+        task = asyncio.get_running_loop().create_task(self._connection(silent))
+        silent.ticket.close = task.cancel  # evicted from now on: cancelled (at its next await)
         self._tasks.add(task)
+        task.add_done_callback(lambda _: self._ended(task, silent))
+
+    def _ended(self, task: asyncio.Task[None], silent: Silent) -> None:
+        self._tasks.discard(task)
+        if not silent.started:  # cancelled before it ran (evicted, or the server stops)
+            self.admission.release(silent.ticket)
+            silent.close()
+
+    async def _connection(self, silent: Silent) -> None:
+        silent.started = True
+        ticket = silent.ticket
+        writer: asyncio.StreamWriter | None = None
         try:
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                # A response is one write: nothing waits for the ACK of an earlier segment.
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await self._serve(channel, ticket)
+            if self._stopping:
+                return
+            reader, writer = await open_streams(silent)
+            await self._serve(Channel(reader, writer), silent)
         except (OSError, EOFError, asyncio.CancelledError):
             pass  # gone, evicted for a newer connection, or the server stops
         except Exception as exc:
             log.error("http_handler_failed", client=ticket.address, error=type(exc).__name__)
         finally:
-            self._tasks.discard(task)
             self.admission.release(ticket)
-            channel.close()
+            if writer is not None:
+                writer.close()
+            else:
+                silent.close()
 
-    async def _serve(self, channel: Channel, ticket: Ticket) -> None:
+    async def _serve(self, channel: Channel, silent: Silent) -> None:
         """The TLS handshake, then requests until one asks to close or a deadline passes."""
         limits = self.limits
+        ticket, spread = silent.ticket, silent.spread
         security = self.endpoints.security()
-        # Deadlines of new connections are spread over their second half: connections opened
-        # together (a flood, or clients reconnecting as soon as they are cut) are not all cut,
-        # and reopened, in the same instant again, which would delay a scrape among them.
-        spread = 1.0 - 0.5 * random.random()  # noqa: S311 - not a secret
         if security.ssl_context is not None:
             try:
-                async with asyncio.timeout(limits.handshake_timeout * spread):
+                async with asyncio.timeout_at(silent.deadline):
                     await channel.handshake(security.ssl_context)
             except TimeoutError:
                 self.stats.refuse("timeout")
@@ -224,19 +248,29 @@ class MonitorHTTPServer:
                 if not channel.pending:
                     return
                 security = self.endpoints.security()
-            if not await self._one_request(channel, security, ticket, spread):
+            # Plain HTTP: the first head's deadline is the one the connection had when silent.
+            head_at = silent.deadline if first and security.ssl_context is None else None
+            if not await self._one_request(channel, security, ticket, spread, head_at):
                 return
             first, spread = False, 1.0
 
     async def _one_request(
-        self, channel: Channel, security: WebSecurity, ticket: Ticket, spread: float
+        self,
+        channel: Channel,
+        security: WebSecurity,
+        ticket: Ticket,
+        spread: float,
+        head_at: float | None,
     ) -> bool:
         """Read, check and answer one request; whether the connection stays open."""
         limits = self.limits
         request: Request | None = None
+        loop = asyncio.get_running_loop()
+        if head_at is None:
+            head_at = loop.time() + limits.head_timeout * spread
         try:
             try:
-                async with asyncio.timeout(limits.head_timeout * spread):
+                async with asyncio.timeout_at(head_at):
                     head = await channel.read_head(
                         max_line=limits.max_request_line, max_head=limits.max_header_bytes
                     )
@@ -339,11 +373,6 @@ class MonitorHTTPServer:
             return None
         finally:
             self._auth_pending -= 1
-
-
-def _cancel(task: asyncio.Task[None]) -> None:
-    """Drop a connection (its task ends at its next await)."""
-    task.cancel()
 
 
 def _log_request(

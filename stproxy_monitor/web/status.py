@@ -1,4 +1,5 @@
-"""The status page at /: the worst state first, then certificates, cells, servers, probe, readers.
+"""The status page at /: the worst state first, then certificates, cells, trust stores, servers,
+probe, readers.
 
 A pure function of :class:`~stproxy_monitor.web.facts.StatusFacts`: server-rendered HTML with
 inline CSS, no script and no external asset. Every value is escaped (file paths, subjects and
@@ -20,6 +21,7 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
+    TrustStoreFact,
 )
 
 CSS = """
@@ -40,7 +42,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #d8dee4;vertical-align:top}
 th{background:#eaeef2;font-size:13px;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td[data-label=File],td[data-label=Log]{min-width:15em}
+td[data-label=File],td[data-label=Log],td[data-label="Trust store"]{min-width:15em}
 .sub{color:#57606a;font-size:13px}
 .badge{display:inline-block;min-width:6.5em;padding:1px 6px;border-radius:4px;font-size:12px;
 font-weight:700;text-align:center;color:#fff}
@@ -85,6 +87,7 @@ def status_page(facts: StatusFacts) -> str:
         "<main>",
         _certificates(facts.certificates),
         _cells(facts.cells),
+        _truststores(facts.truststores),
         _servers(facts.servers),
         _probe(facts.probe, facts.probe_configured),
         _readers(facts.readers, facts.ready),
@@ -150,6 +153,12 @@ def _td(label: str, content: str, cls: str = "") -> str:
     return f"<td data-label='{e(label)}'{klass}>{content}</td>"
 
 
+def _cannot_read(path: str, reason: str, message: str) -> str:
+    """The reason in bold, then the error without the path and reason it repeats."""
+    detail = message.removeprefix(f"{path}: ").removeprefix(f"cannot read: {reason} ")
+    return f"cannot read: <b>{e(reason)}</b><div class='sub'>{e(detail)}</div>"
+
+
 def _table(columns: Sequence[str], rows: Iterable[str], empty: str) -> str:
     body = "".join(rows)
     if not body:
@@ -176,8 +185,7 @@ def _certificate_rows(file: CertificateFile) -> Iterable[str]:
     where = _td("File", _path(file.short_path, file.path) + source)
     common = f"data-path='{e(file.path)}' data-source='{e(file.source)}'"
     if not file.certificates:
-        detail = file.message.removeprefix(f"{file.path}: ")
-        what = f"cannot read: <b>{e(file.reason)}</b><div class='sub'>{e(detail)}</div>"
+        what = _cannot_read(file.path, file.reason, file.message)
         yield (
             f"<tr class='unreadable r-{file.state.name}' data-state='{file.state.name}' {common}>"
             f"{_td('State', _badge(file.state))}{_td('Days left', '&ndash;', 'num')}{where}"
@@ -230,6 +238,34 @@ def _cells(cells: Sequence[CellFact]) -> str:
     columns = ("State", "Cell", "Node", "In the dmgr profile", "Resynchronize", "Dmgr profile")
     table = _table(columns, rows, "No WebSphere profile configured.")
     return f"<section id='cells'><h2>Cell rollout checks</h2>{table}</section>"
+
+
+def _truststores(stores: Sequence[TrustStoreFact]) -> str:
+    rows = [_truststore_row(t) for t in stores]
+    columns = ("State", "Trust store", "Node", "Trusts APNs roots", "Read")
+    table = _table(columns, rows, "No trust store configured or found in the profiles.")
+    return (
+        "<section id='truststores'><h2>Trust stores <small>do they hold USERTrust RSA "
+        "Certification Authority or AAA Certificate Services, the roots of Apple's APNs "
+        f"servers?</small></h2>{table}</section>"
+    )
+
+
+def _truststore_row(t: TrustStoreFact) -> str:
+    if t.trusts_apns is None:
+        trusts = "unknown"
+    elif t.trusts_apns:
+        trusts = f"yes: {', '.join(t.roots)}"
+    else:
+        trusts = f"no: neither root among its {t.certificates} certificates"
+    read = "read" if t.read_ok else _cannot_read(t.path, t.reason, t.message)
+    return (
+        f"<tr class='r-{t.state.name}' data-state='{t.state.name}' data-path='{e(t.path)}' "
+        f"data-trusts-apns='{e({None: 'unknown', True: 'yes', False: 'no'}[t.trusts_apns])}'>"
+        f"{_td('State', _badge(t.state))}{_td('Trust store', _path(t.short_path, t.path))}"
+        f"{_td('Node', e(t.node or '-'))}{_td('Trusts APNs roots', e(trusts))}"
+        f"{_td('Read', read)}</tr>"
+    )
 
 
 def _servers(servers: Sequence[ServerFact]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import shutil
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from stproxy_monitor.web.protocol import (
 )
 from stproxy_monitor.web.security import RateLimiter, WebConfigWatcher
 from stproxy_monitor.web.server import Endpoints, Limits, MonitorHTTPServer, serve_in_thread
+from stproxy_monitor.web.silent import DeadlineWheel
 
 # -- request heads ------------------------------------------------------------------------------
 
@@ -125,7 +127,9 @@ def test_rate_limiter_is_a_token_bucket() -> None:
 
 
 class Served:
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+    def __init__(
+        self, path: Path, limits: Limits | None = None, *, by_hand: bool | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         watcher = WebConfigWatcher(str(path), interval=0.0)
         self.server = MonitorHTTPServer(
@@ -138,6 +142,7 @@ class Served:
                 security=watcher.current,
             ),
             limits=limits,
+            accept_by_hand=by_hand,
         )
         self.registry.register(self.server.stats)
         self.port = int(self.server.server_address[1])
@@ -158,16 +163,25 @@ def files(tmp_path: Path) -> TLSFiles:
 def serve(tmp_path: Path) -> Iterator[object]:
     started: list[Served] = []
 
-    def start(text: str, limits: Limits | None = None) -> Served:
+    def start(text: str, limits: Limits | None = None, *, by_hand: bool | None = None) -> Served:
         path = tmp_path / f"web-{len(started)}.yml"
         path.write_text(text)
-        started.append(Served(path, limits))
+        started.append(Served(path, limits, by_hand=by_hand))
         return started[-1]
 
     yield start
     for served in started:
         served.server.shutdown()
         served.server.server_close()
+
+
+def eventually(check: Callable[[], bool]) -> bool:
+    """Whether `check` holds within a few seconds (the server counts just after the client saw)."""
+    for _ in range(200):
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
 
 
 def raw(port: int, data: bytes, source: str = "127.0.0.1") -> bytes:
@@ -307,3 +321,109 @@ def test_curve_preferences_with_several_curves(serve, files: TLSFiles) -> None: 
     assert s_client(port, "-tls1_3", "-groups", "P-384").returncode == 0
     assert s_client(port, "-tls1_3", "-groups", "P-521").returncode == 0
     assert "handshake failure" in s_client(port, "-tls1_3", "-groups", "X25519").stderr
+
+
+# -- connections that have not sent a byte (web/silent.py) --------------------------------------
+
+
+def test_deadline_wheel_expires_each_item_once_never_early() -> None:
+    """One timer for many deadlines: every item not discarded expires once, not before its
+    deadline (loop time); discarded ones never."""
+
+    async def run() -> tuple[dict[int, float], dict[int, float]]:
+        loop = asyncio.get_running_loop()
+        expired: dict[int, float] = {}
+        wheel: DeadlineWheel[int] = DeadlineWheel(
+            loop, lambda n: expired.setdefault(n, loop.time()), tick=0.02
+        )
+        start = loop.time()
+        deadlines = {n: start + (n % 17) * 0.013 for n in range(300)}
+        for n, deadline in deadlines.items():
+            wheel.add(n, deadline)
+        for n in range(0, 300, 3):
+            wheel.discard(n)
+        wheel.discard(1000)  # unknown: nothing
+        while len(wheel):
+            await asyncio.sleep(0.01)
+        return expired, deadlines
+
+    expired, deadlines = asyncio.run(run())
+    assert set(expired) == {n for n in range(300) if n % 3}
+    assert all(expired[n] >= deadlines[n] for n in expired)
+
+
+def test_a_busy_loop_does_not_make_the_kernel_drop_new_connections(serve) -> None:  # type: ignore[no-untyped-def]
+    """While the loop is away (here: blocked for 3 s), 300 new connections still complete
+    their TCP handshake in the kernel's accept queue; with asyncio's default backlog of 100
+    their SYNs were dropped, and each such client waited for TCP's 1 s retransmission."""
+    served = serve(web_config_text(None, users={}))
+    assert raw(served.port, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    loop = served.server._loop  # to hold the loop as a starved machine does
+    assert loop is not None
+    loop.call_soon_threadsafe(time.sleep, 3.0)
+    time.sleep(0.1)
+    held: list[socket.socket] = []
+    try:
+        # 0.9 s: far longer than a loopback handshake, shorter than a SYN retransmission.
+        held.extend(
+            socket.create_connection(("127.0.0.1", served.port), timeout=0.9) for _ in range(300)
+        )
+    finally:
+        for sock in held:
+            sock.close()
+    assert len(held) == 300
+    assert raw(served.port, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+
+
+@pytest.mark.parametrize("by_hand", [True, False], ids=["by_hand", "by_the_loop"])
+def test_silent_and_half_started_tls_connections_are_cut_and_counted(  # type: ignore[no-untyped-def]
+    serve, files: TLSFiles, by_hand: bool
+) -> None:
+    """A TLS connection that never sends a byte is closed at the handshake deadline (counted
+    as a timeout); one that sent a first byte keeps the deadline it had left, and is cut too."""
+    limits = Limits(handshake_timeout=0.3)
+    served = serve(web_config_text(files, users={}), limits, by_hand=by_hand)
+    with (
+        socket.create_connection(("127.0.0.1", served.port), timeout=20) as silent,
+        socket.create_connection(("127.0.0.1", served.port), timeout=20) as started,
+    ):
+        started.sendall(b"\x16\x03\x01")  # the start of a ClientHello record, no more
+        assert silent.recv(1) == b""
+        assert started.recv(1) == b""
+    assert eventually(lambda: served.refused("timeout") == 2.0)
+    assert eventually(lambda: served.server.admission.open == 0)
+
+
+@pytest.mark.parametrize("by_hand", [True, False], ids=["by_hand", "by_the_loop"])
+def test_a_connection_closed_before_its_first_byte_is_not_a_refusal(serve, by_hand: bool) -> None:  # type: ignore[no-untyped-def]
+    """A port check (connect, close): no refusal counted, its slot given back. Both accept
+    paths: by hand (selector loops) and by the loop (the fallback, as on Windows)."""
+    served = serve(web_config_text(None, users={}), by_hand=by_hand)
+    socket.create_connection(("127.0.0.1", served.port), timeout=20).close()
+    assert eventually(lambda: served.server.admission.open == 0)
+    assert raw(served.port, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    assert served.refused("timeout") in (None, 0.0)
+    assert served.refused("tls_handshake") in (None, 0.0)
+
+
+def test_the_loops_own_accept_path_serves_tls_and_evicts_silent_connections(  # type: ignore[no-untyped-def]
+    serve, files: TLSFiles
+) -> None:
+    """The fallback for loops that cannot watch sockets (Windows' proactor): a TLS request is
+    answered, and at the total cap the oldest silent connection makes room."""
+    limits = Limits(max_connections=3, max_per_client=3)
+    served = serve(web_config_text(files, users={}), limits, by_hand=False)
+    held = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", served.port, context=files.client_context(), timeout=20
+        )
+        conn.request("GET", "/-/healthy")
+        assert conn.getresponse().status == 200
+        conn.close()
+        assert held[0].recv(1) == b""  # the oldest was dropped
+        assert served.server.admission.evicted == 1
+    finally:
+        for sock in held:
+            sock.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from stproxy_monitor.certs.truststore import TrustStoreReading
+from stproxy_monitor.commands.problems import problems_of
+from stproxy_monitor.commands.status import truststore_facts
 from stproxy_monitor.states import Status
 from stproxy_monitor.web.facts import (
     CellFact,
@@ -15,6 +18,7 @@ from stproxy_monitor.web.facts import (
     ReaderFact,
     ServerFact,
     StatusFacts,
+    TrustStoreFact,
     status_json,
 )
 from stproxy_monitor.web.status import status_page
@@ -116,6 +120,27 @@ def test_every_untrusted_value_is_escaped() -> None:
     probe = ProbeFact(
         endpoint=EVIL, result=EVIL, state=Status.CRITICAL, apns_reason=EVIL, detail=EVIL
     )
+    stores = (
+        TrustStoreFact(
+            path=f"/t/{EVIL}/trust.p12",
+            short_path=EVIL,
+            node=EVIL,
+            state=Status.UNKNOWN,
+            read_ok=False,
+            trusts_apns=None,
+            reason=EVIL,
+            message=EVIL,
+        ),
+        TrustStoreFact(
+            path=EVIL,
+            short_path=EVIL,
+            node=EVIL,
+            state=Status.OK,
+            read_ok=True,
+            trusts_apns=True,
+            roots=(EVIL,),
+        ),
+    )
     page = status_page(
         facts(
             certificates=(file, bad),
@@ -123,11 +148,14 @@ def test_every_untrusted_value_is_escaped() -> None:
             problems=(problem,),
             servers=(server,),
             cells=(cell,),
+            truststores=stores,
             probe=probe,
             probe_configured=True,
         )
     )
     assert "<script>" not in page
+    truststores = page[page.index("<section id='truststores'>") :]
+    assert truststores.count("&lt;script&gt;") >= 9  # 2 paths, 2 titles, 2 nodes, reason ...
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;&quot;" in page
     document = json.loads(status_json(facts(certificates=(file, bad), problems=(problem,))))
     assert document["certificates"][0]["certificates"][0]["name"] == EVIL
@@ -163,3 +191,46 @@ def test_the_json_has_no_infinite_or_missing_numbers() -> None:
     text = status_json(facts(certificates=(file,)))
     assert "Infinity" not in text
     assert json.loads(text)["certificates"][0]["days_left"] == 100.0
+
+
+def test_trust_stores_become_facts_and_problems_as_check_says() -> None:
+    """Without the roots: CRITICAL and truststore_without_apns_root; unreadable: UNKNOWN and
+    truststore_unreadable with its reason; with a root: OK, no problem. Worst first."""
+    node = "/p/Dmgr01/config/cells/c1/nodes/n1/trust.p12"
+    readings = [
+        TrustStoreReading(
+            path="/p/Dmgr01/config/cells/c1/trust.p12",
+            node="",
+            read_ok=True,
+            certificates=2,
+            roots=("AAA Certificate Services",),
+        ),
+        TrustStoreReading(path=node, node="n1", read_ok=True, certificates=3),
+        TrustStoreReading(
+            path="/etc/x/trust.p12",
+            node="",
+            read_ok=False,
+            reason="bad_password",
+            message="/etc/x/trust.p12: cannot read: bad_password (wrong password)",
+        ),
+    ]
+    stores = truststore_facts(readings)
+    assert [(t.short_path, t.state, t.trusts_apns) for t in stores] == [
+        ("Dmgr01/n1/trust.p12", Status.CRITICAL, False),
+        ("trust.p12", Status.UNKNOWN, None),
+        ("Dmgr01/c1/trust.p12", Status.OK, True),
+    ]
+    problems = problems_of(facts(truststores=tuple(stores)))
+    assert [(p.event, p.state, p.key) for p in problems] == [
+        ("truststore_without_apns_root", Status.CRITICAL, node),
+        ("truststore_unreadable", Status.UNKNOWN, "/etc/x/trust.p12"),
+    ]
+    assert problems[0].facts == {"path": node, "node": "n1", "certificates": 3}
+    assert problems[1].facts["reason"] == "bad_password"
+    assert "password_file or password_env" in problems[1].text
+    document = json.loads(status_json(facts(truststores=tuple(stores), problems=tuple(problems))))
+    assert document["state"] == "CRITICAL"
+    assert [t["trusts_apns"] for t in document["truststores"]] == [False, None, True]
+    page = status_page(facts(truststores=tuple(stores), problems=tuple(problems)))
+    assert "data-trusts-apns='no'" in page and "data-trusts-apns='unknown'" in page
+    assert f"title='{node}'" in page

@@ -246,6 +246,8 @@ class Demo:
     stderr: Path
     status: dict[str, Any]
     workdir: Path
+    manifest: dict[str, Any]  # what fixtures/generate_certs.py built
+    broken_truststore: Path  # a trust store that cannot be read, under a path made of HTML
 
     def events(self) -> list[dict[str, Any]]:
         """The daemon's log, one JSON object per line."""
@@ -257,15 +259,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """fixtures/demo.yml plus the live, missing, directory and hostile cases, served."""
     workdir = tmp_path_factory.mktemp("statuspage")
     now = datetime.now(UTC)
-    load_cert_generator().generate(workdir / "generated", now)
+    manifest = load_cert_generator().generate(workdir / "generated", now)
     hostile_certificate(workdir / "generated" / "hostile.pem", now)
     config = yaml.safe_load((REPO / "fixtures" / "demo.yml").read_text())
     for entry in config["logs"]:
         entry["path"] = str(REPO / "fixtures" / entry["path"])
-    for section in ("certificates", "profiles"):
+    for section in ("certificates", "profiles", "truststores"):
         for entry in config[section]:
             for name in ("path", "password_file"):
-                entry[name] = str(workdir / entry[name])
+                if name in entry:
+                    entry[name] = str(workdir / entry[name])
     (workdir / "a-directory").mkdir()
     config["logs"] += [
         {"path": str(live_log(workdir / HOSTILE / "STProxyServer", now))},
@@ -273,6 +276,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         {"path": str(workdir / "a-directory")},
     ]
     config["certificates"].append({"path": str(workdir / "generated" / "hostile.pem")})
+    broken = workdir / HOSTILE / "trust.p12"
+    broken.write_bytes(b"not a PKCS#12 trust store\n")
+    config["truststores"].insert(0, {"path": str(broken)})
     port = free_port()
     config["listen"] = f"127.0.0.1:{port}"
     config_path = workdir / "demo.yml"
@@ -285,7 +291,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         with HTTP.open(f"http://127.0.0.1:{port}/status.json", timeout=10) as response:
             assert response.headers["Content-Type"] == "application/json"
             status = json.load(response)
-        yield Demo(port=port, stderr=stderr, status=status, workdir=workdir)
+        yield Demo(
+            port=port,
+            stderr=stderr,
+            status=status,
+            workdir=workdir,
+            manifest=manifest,
+            broken_truststore=broken,
+        )
     finally:
         stop_process(process)
 
@@ -391,7 +404,133 @@ def test_every_problem_is_on_the_page_in_the_json_and_in_the_log(demo: Demo, dom
         "log_missing",
         "log_is_directory",
         "apns_failing",
+        "certificate_problem",
+        "truststore_without_apns_root",
+        "truststore_unreadable",
     } <= events
+
+
+PROBLEM_STATES = {2: "CRITICAL", 1: "WARNING"}  # the generator's expected exit status
+
+
+@needs_chromium
+def test_each_certificate_problem_is_on_its_row_in_the_list_the_json_and_the_log(
+    demo: Demo, dom: Element
+) -> None:
+    """Every fixture file gives exactly its problems (no_private_key ... legacy_unreadable):
+    in its leaf row's Problems cell, as a certificate_problem item of the page's list, in
+    /status.json (the file and its problem) and as one certificate_problem event of the log."""
+    files = {f["path"]: f for f in demo.status["certificates"]}
+    # the generator's files that demo.yml names (generated/certs/*.p12)
+    cases = {k: c for k, c in demo.manifest["files"].items() if c["path"] in files}
+    expected = {(c["path"], p) for c in cases.values() for p in c["problems"]}
+    assert {p for _, p in expected} == {
+        "no_private_key",
+        "key_mismatch",
+        "not_apple_issued",
+        "sandbox_only",
+        "topic_mismatch",
+        "legacy_unreadable",
+    }
+    paths = {c["path"] for c in cases.values()}
+    problems = [p for p in demo.status["problems"] if p["event"] == "certificate_problem"]
+    found = {(p["facts"]["path"], p["facts"]["problem"]) for p in problems}
+    assert {f for f in found if f[0] in paths} == expected  # these and no others
+    section = next(dom.find_all("section", id="certificates"))
+    items = list(dom.find_all("li", data_event="certificate_problem"))
+    events = [e for e in demo.events() if e["event"] == "certificate_problem"]
+    for case in cases.values():
+        path, want = case["path"], case["problems"]
+        assert files[path]["problems"] == want, path
+        (leaf,) = [
+            r
+            for r in section.find_all("tr", data_path=path)
+            if "leaf" in r.classes() or "unreadable" in r.classes()
+        ]
+        cell = next(leaf.find_all("td", data_label="Problems")).text.strip()
+        assert cell == (", ".join(want) or files[path]["reason"] or "-"), path
+        for name in want:
+            state = PROBLEM_STATES[case["status"]]
+            (problem,) = [
+                p for p in problems if (p["facts"]["path"], p["facts"]["problem"]) == (path, name)
+            ]
+            assert problem["state"] == state, (path, name)
+            short = files[path]["short_path"]
+            shown = [
+                li
+                for li in items
+                if f"{short}: {name}:" in " ".join(li.text.split())
+                and li.attrs["data-state"] == state
+            ]
+            assert len(shown) == 1, (path, name)
+            logged = [e for e in events if (e.get("path"), e.get("problem")) == (path, name)]
+            assert len(logged) == 1, (path, name)
+            assert logged[0]["state"] == state
+            assert logged[0]["level"] == ("error" if state == "CRITICAL" else "warning")
+
+
+@needs_chromium
+def test_trust_stores_with_and_without_the_root_and_unreadable(demo: Demo, dom: Element) -> None:
+    """Each trust store is a row (short path, full path on hover, node, trusts APNs roots yes/no,
+    read or why not), in /status.json, and a problem on the page and in the log when it lacks
+    the roots (truststore_without_apns_root, CRITICAL) or cannot be read (truststore_unreadable,
+    UNKNOWN)."""
+    section = next(dom.find_all("section", id="truststores"))
+    stores = {t["path"]: t for t in demo.status["truststores"]}
+    built = {case["path"]: case for case in demo.manifest["truststores"].values()}
+    broken = str(demo.broken_truststore)
+    assert set(stores) == {*built, broken}
+    assert {c["trusts_apns"] for c in built.values()} == {0, 1}  # both kinds are in the fixture
+    problems = {(p["event"], p["facts"].get("path")): p for p in demo.status["problems"]}
+    items = {(li.attrs["data-event"], " ".join(li.text.split())) for li in dom.find_all("li")}
+    logged = {(e["event"], e.get("path")): e for e in demo.events()}
+    rows = [r for r in section.find_all("tr") if "data-path" in r.attrs]
+    assert [r.attrs["data-path"] for r in rows] == list(stores), "rows not in the JSON's order"
+    assert [STATE_RANK[t["state"]] for t in stores.values()] == sorted(
+        STATE_RANK[t["state"]] for t in stores.values()
+    )
+    for path, case in built.items():
+        (row,) = [r for r in rows if r.attrs["data-path"] == path]
+        trusts = bool(case["trusts_apns"])
+        state = "OK" if trusts else "CRITICAL"
+        assert (stores[path]["trusts_apns"], stores[path]["state"]) == (trusts, state)
+        assert (row.attrs["data-trusts-apns"], row.attrs["data-state"]) == (
+            "yes" if trusts else "no",
+            state,
+        )
+        answer = next(row.find_all("td", data_label="Trusts APNs roots")).text
+        assert answer.startswith("yes: " if trusts else "no: "), answer
+        assert next(row.find_all("td", data_label="Read")).text == "read"
+        assert next(row.find_all("td", data_label="Node")).text == (case["node"] or "-")
+        (span,) = row.find_all("span", class_="path")
+        assert span.attrs["title"] == path and span.text == stores[path]["short_path"]
+        assert len(span.text) < len(path)
+        event = ("truststore_without_apns_root", path)
+        if trusts:
+            assert event not in problems and event not in logged
+            continue
+        problem = problems[event]
+        assert problem["state"] == "CRITICAL"
+        text = " ".join(problem["text"].split())
+        assert sum(ev == event[0] and text in shown for ev, shown in items) == 1, text
+        assert logged[event]["level"] == "error"
+        assert logged[event]["message"] == problem["text"]
+        assert logged[event]["node"] == case["node"]
+    # the store that cannot be read: UNKNOWN with its reason, its HTML path kept as text
+    (row,) = [r for r in rows if r.attrs["data-path"] == broken]
+    assert row.attrs["data-state"] == "UNKNOWN" and row.attrs["data-trusts-apns"] == "unknown"
+    assert "cannot read: corrupt" in " ".join(row.text.split())
+    (span,) = row.find_all("span", class_="path")
+    assert span.attrs["title"] == broken and HOSTILE in span.attrs["title"]
+    assert not list(row.find_all("img"))
+    assert (stores[broken]["read_ok"], stores[broken]["trusts_apns"]) == (False, None)
+    event = ("truststore_unreadable", broken)
+    assert problems[event]["state"] == "UNKNOWN"
+    assert problems[event]["facts"]["reason"] == "corrupt"
+    text = " ".join(problems[event]["text"].split())
+    assert sum(ev == event[0] and text in shown for ev, shown in items) == 1, text
+    assert logged[event]["reason"] == "corrupt"
+    assert logged[event]["message"] == problems[event]["text"]
 
 
 @needs_chromium

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from stproxy_monitor.certs.cell import CellReport
 from stproxy_monitor.certs.files import node_from_path
 from stproxy_monitor.certs.monitor import CertificateReading
+from stproxy_monitor.certs.truststore import TRUSTSTORE_FILE_NAME
 from stproxy_monitor.commands.nagios import Perf
 from stproxy_monitor.metrics.certificates import CertificateRow
 from stproxy_monitor.probe.result import ProbeResult
@@ -108,7 +109,8 @@ class Verdict:
 
 
 def short_labels(paths: Iterable[str]) -> dict[str, str]:
-    """A short, unique name per path: ``<profile>/<node>`` for WebSphere copies, else the name.
+    """A short, unique name per path: ``<profile>/<node>`` for WebSphere copies,
+    ``<profile>/<cell or node>/trust.p12`` for a profile's trust stores, else the name.
 
     Names that would collide become the shortest trailing parts of their paths that differ.
     """
@@ -127,6 +129,12 @@ def _short(path: str) -> str:
     node = node_from_path(path)
     if node and len(parts) >= 7 and parts[-5].casefold() == "cells":
         return f"{parts[-7]}/{node}"
+    if parts and parts[-1].casefold() == TRUSTSTORE_FILE_NAME:
+        # <profile>/config/cells/<cell>/trust.p12 and .../cells/<cell>/nodes/<node>/trust.p12
+        if len(parts) >= 5 and parts[-3].casefold() == "cells":
+            return f"{parts[-5]}/{parts[-2]}/{parts[-1]}"
+        if len(parts) >= 7 and parts[-3].casefold() == "nodes" and parts[-5].casefold() == "cells":
+            return f"{parts[-7]}/{parts[-2]}/{parts[-1]}"
     if len(parts) >= 2 and PurePath(path).suffix == ".log":
         return f"{parts[-2]}/{parts[-1]}"  # the server's directory tells logs apart
     return parts[-1] if parts else path
