@@ -10,6 +10,10 @@ modules, with the machine's load average. A tree is a source checkout put first 
 (default: this one), so that an earlier commit can be measured beside the current one with the
 same interpreter; use an interpreter whose environment has the package's dependencies but no
 editable install (an editable install's finder adds its own import time to every start).
+
+The children compile to byte code once, in a temporary PYTHONPYCACHEPREFIX (one warm-up round,
+not counted), as an installed package has its .pyc files: without it, a PYTHONDONTWRITEBYTECODE
+in the environment would add the compilation of every module of the tree to every start.
 """
 
 from __future__ import annotations
@@ -66,28 +70,51 @@ def make_pkcs12(directory: Path) -> tuple[Path, Path]:
     return p12, password
 
 
-def run(python: str, tree: Path, argv: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one `python -m stproxy_monitor ARGV` with `tree` first."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def child_env(tree: Path, pycache: Path) -> dict[str, str]:
+    """The environment of a measured child: `tree` first, byte code kept in `pycache`."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONPYCACHEPREFIX": str(pycache)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+# The children run in the temporary directory: `python -m` puts its working directory first on
+# sys.path, so run from a checkout, every tree would measure that checkout's code.
+CWD = Path(tempfile.gettempdir())
+
+
+def check_tree(python: str, env: dict[str, str], tree: Path) -> None:
+    """Fail unless the child imports the package from `tree`."""
+    done = subprocess.run(
+        [python, "-c", "import stproxy_monitor; print(stproxy_monitor.__file__)"],
+        capture_output=True, text=True, env=env, cwd=CWD, check=True,
+    )  # fmt: skip
+    found = Path(done.stdout.strip()).resolve()
+    if not found.is_relative_to(tree):
+        raise SystemExit(f"startup: the tree {tree} imports stproxy_monitor from {found}")
+
+
+def run(python: str, env: dict[str, str], argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one `python -m stproxy_monitor ARGV`."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [python, "-m", "stproxy_monitor", *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
+        cwd=CWD,
     )
     _, _status, usage = os.wait4(proc.pid, 0)
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-def import_ms(python: str, tree: Path, argv: list[str]) -> float:
+def import_ms(python: str, env: dict[str, str], argv: list[str]) -> float:
     """Milliseconds `python -X importtime` gives the stproxy_monitor modules at top level."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(
         [python, "-X", "importtime", "-m", "stproxy_monitor", *argv],
         capture_output=True,
         text=True,
         env=env,
+        cwd=CWD,
         check=False,
     )
     total = 0
@@ -115,12 +142,17 @@ def main() -> None:
             "--help": ["--help"],
             "cert FILE": ["cert", "--password-file", str(password), str(p12)],
         }
+        envs = {label: child_env(tree, Path(tmp) / "pycache" / label) for label, tree in trees.items()}
+        for label, tree in trees.items():  # the right code, and a warm-up: byte code written
+            check_tree(args.python, envs[label], tree)
+            for argv in commands.values():
+                run(args.python, envs[label], argv)
         best: dict[tuple[str, str], list[float]] = {}
         load_before = Path("/proc/loadavg").read_text().split()[0]
         for _ in range(args.rounds):
-            for label, tree in trees.items():
+            for label in trees:
                 for name, argv in commands.items():
-                    wall, cpu = run(args.python, tree, argv)
+                    wall, cpu = run(args.python, envs[label], argv)
                     got = best.setdefault((label, name), [wall, cpu])
                     best[label, name] = [min(got[0], wall), min(got[1], cpu)]
         load_after = Path("/proc/loadavg").read_text().split()[0]
@@ -129,7 +161,7 @@ def main() -> None:
             f"{'tree':10s} {'command':10s} {'best wall ms':>12s} {'best cpu ms':>11s} {'imports ms':>10s}"
         )
         for (label, name), (wall, cpu) in best.items():
-            imports = import_ms(args.python, trees[label], commands[name])
+            imports = import_ms(args.python, envs[label], commands[name])
             print(f"{label:10s} {name:10s} {wall * 1000:12.0f} {cpu * 1000:11.0f} {imports:10.0f}")
 
 
