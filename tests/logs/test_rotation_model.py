@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -39,6 +40,9 @@ from stproxy_monitor.logs.parser import Batch, LogParser
 from stproxy_monitor.logs.tailer import LogFollower, open_shared
 
 EXAMPLES = int(os.environ.get("STPROXY_MONITOR_STATEFUL_EXAMPLES", "60"))
+# The suite's few examples are the same at every run (a failure in CI is then a change, not a
+# draw); a long run (STPROXY_MONITOR_STATEFUL_EXAMPLES, --hypothesis-seed) explores anew.
+DERANDOMIZE = "STPROXY_MONITOR_STATEFUL_EXAMPLES" not in os.environ
 SETTLE = 1.0
 SPLIT_AT = 40  # WebSphere cuts a record where its buffer ends: here, inside the first line
 REASONS = ("timed_out", "connection_refused", "unknown_host", "other")
@@ -413,6 +417,7 @@ class RotationModel(RuleBasedStateMachine):
 
 RotationModel.TestCase.settings = settings(
     max_examples=EXAMPLES,
+    derandomize=DERANDOMIZE,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -491,4 +496,26 @@ def test_a_line_cut_by_a_truncation_is_not_glued_to_the_first_byte_of_the_new_co
         ("interrupted_poll", {"at": 1, **op("copy_truncate")}),
         ("interrupted_poll", {"at": 1, **op("part")}),
         ("interrupted_poll", {"at": 1, **op("append")}),
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known loss, open: a truncation seen by a poll during which the truncated file is "
+    "rotated twice marks the later rotated file as passed (found by the state machine in CI)",
+)
+def test_a_truncated_file_rotated_during_its_first_read_does_not_hide_the_next_one() -> None:
+    """A truncation seen by a poll during which the truncated file is rotated twice, then
+    retention deletes it: the file rotated after it is still read.
+
+    (The poll opened the truncated live file, then listed the directory: the listing already
+    held that very file under its rotated name and the one rotated after it. Taking the
+    listing's newest name as `passed` marks the later file as read; once its own file is
+    deleted, the reader goes on after `passed` and never reads the later file.)
+    """
+    replay(
+        ("write", op("copy_truncate")),
+        ("write", op("append")),
+        ("interrupted_poll", {"at": 3, **op("burst")}),
+        ("interrupted_poll", {"at": 1, **op("retention")}),
     )
