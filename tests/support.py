@@ -367,13 +367,19 @@ class Lives:
 GENERATOR_PATH = REPO / "fixtures" / "generate_certs.py"
 
 
-def load_cert_generator() -> ModuleType:
-    """Import fixtures/generate_certs.py by path (fixtures/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("generate_certs", GENERATOR_PATH)
+def load_script(path: Path) -> ModuleType:
+    """Import a script of bench/ or fixtures/ by path (neither is a package), once per name."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(path.stem, module)
     spec.loader.exec_module(module)
     return module
+
+
+def load_cert_generator() -> ModuleType:
+    """Import fixtures/generate_certs.py by path (fixtures/ is not a package)."""
+    return load_script(GENERATOR_PATH)
 
 
 CertTree = Callable[[datetime], dict[str, Any]]

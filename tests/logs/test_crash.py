@@ -10,10 +10,8 @@ over).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import REPO, Records, append
+from support import REPO, Records, append, load_script
 
 KILLS = 4
 FAILURES_A_LIFE = 7
@@ -30,12 +28,7 @@ FAILURES_A_LIFE = 7
 
 def load_soak() -> ModuleType:
     """bench/soak.py by path: the daemon harness and the scrape helpers."""
-    spec = importlib.util.spec_from_file_location("soak", REPO / "bench" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("soak", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "bench" / "soak.py")
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import os
 import random
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -23,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.registry import CollectorRegistry
-from support import REPO, Lives, Records, append, rotate
+from support import REPO, Lives, Records, append, load_script, rotate
 
 from stproxy_monitor.config import LogConfig, ParseOptions, load_config
 from stproxy_monitor.errors import ConfigError
@@ -41,12 +39,7 @@ DEADLINE = 30.0
 
 def load_soak() -> ModuleType:
     """bench/soak.py by path (bench/ is not a package): the writer, the daemon, the figures."""
-    spec = importlib.util.spec_from_file_location("soak", REPO / "bench" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("soak", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "bench" / "soak.py")
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:

@@ -9,29 +9,20 @@ the same 50 times (`python bench/rotation_burst.py --runs 50`); the suite a few 
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from support import REPO
+from support import REPO, load_script
 
 REPETITIONS = 3
 
 
 def load_burst() -> ModuleType:
     """bench/rotation_burst.py by path (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "rotation_burst", REPO / "bench" / "rotation_burst.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("rotation_burst", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "bench" / "rotation_burst.py")
 
 
 @pytest.fixture
